@@ -1,0 +1,62 @@
+from django.contrib import admin
+from django.db import models
+from django.utils.html import format_html
+
+from catalog.models import Product
+from catalog.validators import is_http_url
+
+# Images come from the shops' own hosts: no Referer (the admin's URL is nobody's business
+# and some shops block hot-linked images by it), lazy so a page only fetches what is seen.
+IMG_TAG = (
+    '<img src="{}" alt="{}" width="{}" height="{}" loading="lazy" decoding="async" '
+    'referrerpolicy="no-referrer" style="object-fit: contain;">'
+)
+
+
+def _image_tag(url: str, *, alt: str, size: int) -> str:
+    if not is_http_url(url):
+        return "—"
+    return format_html(IMG_TAG, url, alt, size, size)
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["thumbnail", "title", "store_id", "price_with_currency", "created_at"]
+    list_display_links = ["title"]
+    list_filter = ["store_id", "currency"]
+    search_fields = ["title", "=external_id"]
+    readonly_fields = ["id", "image_preview", "product_link", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "store_id", "external_id", "title", "description"]}),
+        ("Price", {"fields": ["price", "currency"]}),
+        ("Links", {"fields": ["image_url", "image_preview", "product_url", "product_link"]}),
+        ("History", {"fields": ["created_at", "updated_at"]}),
+    ]
+    list_per_page = 50
+    # Django 6 will assume https for a URL typed without a scheme; do so already.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    # An exact COUNT(*) over the whole table on every page view is what makes a big
+    # changelist slow; the filtered count is still shown.
+    show_full_result_count = False
+
+    @admin.display(description="price", ordering="price")
+    def price_with_currency(self, obj: Product) -> str:
+        return f"{obj.price} {obj.currency}"
+
+    @admin.display(description="image")
+    def thumbnail(self, obj: Product) -> str:
+        return _image_tag(obj.image_url, alt="", size=48)
+
+    @admin.display(description="image preview")
+    def image_preview(self, obj: Product) -> str:
+        return _image_tag(obj.image_url, alt=obj.title, size=240)
+
+    @admin.display(description="open product page")
+    def product_link(self, obj: Product) -> str:
+        if not is_http_url(obj.product_url):
+            return "—"
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer nofollow">{}</a>',
+            obj.product_url,
+            obj.product_url,
+        )

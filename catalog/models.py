@@ -1,0 +1,94 @@
+import uuid
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+from catalog.validators import validate_currency_code, validate_http_url
+
+HTTP_URL_PATTERN = r"^https?://"
+
+
+class Product(models.Model):
+    """One product of one shop, as the shop publishes it.
+
+    The constraints live in PostgreSQL too, so rows written by bulk ingestion, raw SQL or
+    other services obey the same rules as rows saved through Django.
+    """
+
+    # Python default for the ORM; database default (uuid-ossp) for rows that other tools
+    # insert with raw SQL or COPY.
+    id = models.UUIDField(
+        primary_key=True,
+        default=uuid.uuid4,
+        db_default=models.Func(function="uuid_generate_v4", output_field=models.UUIDField()),
+        editable=False,
+    )
+    external_id = models.CharField(
+        "external id", max_length=255, help_text="The product's id in its store."
+    )
+    store_id = models.CharField("store", max_length=100, help_text="The source store.")
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True, default="", db_default="")
+    price = models.DecimalField(max_digits=10, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(
+        max_length=3, default="USD", db_default="USD", validators=[validate_currency_code]
+    )
+    image_url = models.URLField(
+        "image URL",
+        max_length=2048,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[validate_http_url],
+        help_text="The original product image; empty when the store has none.",
+    )
+    product_url = models.URLField(
+        "product URL",
+        max_length=2048,
+        validators=[validate_http_url],
+        help_text="Affiliate link to the product page.",
+    )
+    created_at = models.DateTimeField("created", auto_now_add=True, db_default=Now())
+    # Also kept current by a database trigger for writes that bypass save() (see 0001).
+    updated_at = models.DateTimeField("updated", auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["external_id"], name="catalog_prod_external_id_idx"),
+            models.Index(fields=["store_id"], name="catalog_prod_store_id_idx"),
+            models.Index(fields=["created_at"], name="catalog_prod_created_at_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store_id", "external_id"], name="catalog_product_store_external_uniq"
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gte=0), name="catalog_product_price_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=r"^[A-Z]{3}$"), name="catalog_product_currency_iso"
+            ),
+            models.CheckConstraint(
+                condition=Q(title__regex=r"\S"), name="catalog_product_title_not_blank"
+            ),
+            models.CheckConstraint(
+                condition=Q(external_id__regex=r"\S"), name="catalog_product_external_id_not_blank"
+            ),
+            models.CheckConstraint(
+                condition=Q(store_id__regex=r"\S"), name="catalog_product_store_id_not_blank"
+            ),
+            models.CheckConstraint(
+                condition=Q(image_url="") | Q(image_url__iregex=HTTP_URL_PATTERN),
+                name="catalog_product_image_url_http",
+            ),
+            models.CheckConstraint(
+                condition=Q(product_url__iregex=HTTP_URL_PATTERN),
+                name="catalog_product_product_url_http",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.store_id}/{self.external_id})"

@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import path
+
+admin.site.site_header = "Fashion catalog"
+admin.site.site_title = "Fashion catalog"
+admin.site.index_title = "Catalog administration"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

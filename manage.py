@@ -1,0 +1,28 @@
+#!/usr/bin/env python
+"""Django's command-line utility for administrative tasks."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
+    from django.core.management import execute_from_command_line
+    from django.db import InterfaceError, OperationalError
+
+    # Expected failures get one line and exit 1, not a traceback.
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        sys.exit(1)
+    except (OperationalError, InterfaceError) as exc:
+        # Connection failures name host and port; psycopg never puts the password in them.
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        sys.stderr.write(f"Database unavailable: {lines[0]}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Small helpers shared by tests that run the project as a user would."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 with nothing listening (bound once, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process with exactly the given extra environment on top of
+    a minimal one, so the developer's own DJANGO_* variables cannot leak in."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "QDRANT_"))}
+    base.pop("DATABASE_URL", None)
+    full_env = base | {"DJANGO_SETTINGS_MODULE": "config.settings"} | env
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

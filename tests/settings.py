@@ -1,0 +1,13 @@
+"""Settings for the test suite: the project's own settings with test-safe defaults.
+
+Defaults are set before the real settings read the environment, so a developer's own
+environment (DATABASE_URL, say) still wins.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key")
+# The test client speaks plain HTTP.
+os.environ.setdefault("DJANGO_HTTPS", "false")
+
+from config.settings import *  # noqa: F403

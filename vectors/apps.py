@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class VectorsConfig(AppConfig):
+    """Everything Qdrant: the client, collection setup, checks, sync and search."""
+
+    name = "vectors"
+    verbose_name = "Vectors"

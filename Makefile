@@ -33,6 +33,7 @@ db: install
 	$(MANAGE) migrate --noinput
 
 run: db
+	$(MANAGE) ensure_qdrant_collection
 	$(MANAGE) ensure_superuser
 	@echo "Serving http://127.0.0.1:$(PORT)/admin/ (Ctrl-C to stop)"
 	$(MANAGE) runserver 127.0.0.1:$(PORT)

@@ -13,7 +13,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env")
+# DJANGO_ENV_FILE names another file, or none when empty (the test suite's subprocesses).
+if env_file := env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")):
+    environ.Env.read_env(env_file)
 
 # ------------------------------------------------------------------------------
 # Core
@@ -94,6 +96,31 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 )
 
 # ------------------------------------------------------------------------------
+# Qdrant (parsed and validated by vectors.conf; bad values become vectors.E0xx checks)
+# ------------------------------------------------------------------------------
+# A server via QDRANT_URL or QDRANT_HOST; with neither, Qdrant runs embedded at QDRANT_PATH.
+QDRANT = {
+    "URL": env.str("QDRANT_URL", default=""),
+    "HOST": env.str("QDRANT_HOST", default=""),
+    "PORT": env.str("QDRANT_PORT", default=""),
+    "GRPC_PORT": env.str("QDRANT_GRPC_PORT", default=""),
+    "HTTPS": env.str("QDRANT_HTTPS", default=""),
+    "API_KEY": env.str("QDRANT_API_KEY", default=""),
+    "TIMEOUT": env.str("QDRANT_TIMEOUT", default=""),
+    "CHECK_TIMEOUT": env.str("QDRANT_CHECK_TIMEOUT", default=""),
+    "PREFER_GRPC": env.str("QDRANT_PREFER_GRPC", default=""),
+    "PATH": env.str("QDRANT_PATH", default=""),
+    "COLLECTION": env.str("QDRANT_COLLECTION", default=""),
+    "VECTOR_SIZE": env.str("QDRANT_VECTOR_SIZE", default=""),
+    "DISTANCE": env.str("QDRANT_DISTANCE", default=""),
+    "SHARD_NUMBER": env.str("QDRANT_SHARD_NUMBER", default=""),
+    "REPLICATION_FACTOR": env.str("QDRANT_REPLICATION_FACTOR", default=""),
+    "WRITE_CONSISTENCY_FACTOR": env.str("QDRANT_WRITE_CONSISTENCY_FACTOR", default=""),
+    "ON_DISK_VECTORS": env.str("QDRANT_ON_DISK_VECTORS", default=""),
+    "QUANTIZATION": env.str("QDRANT_QUANTIZATION", default=""),
+}
+
+# ------------------------------------------------------------------------------
 # Static files (the admin's CSS and JS; WhiteNoise serves them when DEBUG is off)
 # ------------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -137,5 +164,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     # Django's own console handler would print its records a second time via the root.
-    "loggers": {"django": {"handlers": [], "propagate": True}},
+    "loggers": {
+        "django": {"handlers": [], "propagate": True},
+        # qdrant-client's HTTP layer logs every request at INFO.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

@@ -1,10 +1,13 @@
 from django.contrib import admin
 from django.urls import path
 
+from config.health import healthz
+
 admin.site.site_header = "Fashion catalog"
 admin.site.site_title = "Fashion catalog"
 admin.site.index_title = "Catalog administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
 ]

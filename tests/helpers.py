@@ -16,16 +16,21 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run manage.py in a fresh process with exactly the given extra environment on top of
-    a minimal one, so the developer's own DJANGO_* variables cannot leak in."""
+def manage_env(env: dict[str, str]) -> dict[str, str]:
+    """The given variables on top of this environment minus the project's own, so that a
+    developer's DJANGO_* or QDRANT_* variables cannot leak into a test."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "QDRANT_"))}
     base.pop("DATABASE_URL", None)
-    full_env = base | {"DJANGO_SETTINGS_MODULE": "config.settings"} | env
+    # Nor may the developer's .env file.
+    return base | {"DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_ENV_FILE": ""} | env
+
+
+def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process, as an operator would."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT_DIR,
-        env=full_env,
+        env=manage_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

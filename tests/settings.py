@@ -11,3 +11,7 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-insecure-secret-key")
 os.environ.setdefault("DJANGO_HTTPS", "false")
 
 from config.settings import *  # noqa: F403
+
+# Tests never touch a developer's Qdrant: embedded and in memory, one fresh store per test
+# (tests/vectors/conftest.py resets it).
+QDRANT = {**QDRANT, "URL": "", "HOST": "", "PATH": ":memory:"}  # noqa: F405

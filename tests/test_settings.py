@@ -4,6 +4,7 @@ import re
 import secrets
 
 from tests.helpers import PROJECT_DIR, closed_port, run_manage
+from tests.vectors.qdrant_standin import QdrantStandIn
 
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
@@ -12,16 +13,36 @@ PRODUCTION_ENV = {
 }
 
 
-def test_production_settings_pass_check_deploy_without_warnings():
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
+    env = PRODUCTION_ENV | {"QDRANT_PATH": str(tmp_path / "qdrant")}
+    ensured = run_manage("ensure_qdrant_collection", env=env)
+    assert ensured.returncode == 0, ensured.stderr
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
 
-def test_check_deploy_warns_when_https_is_switched_off():
-    result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV | {"DJANGO_HTTPS": "0"}
-    )
+def test_check_deploy_reports_an_unreachable_qdrant():
+    port = closed_port()
+    env = PRODUCTION_ENV | {"QDRANT_URL": f"http://127.0.0.1:{port}", "QDRANT_API_KEY": "s-key"}
+    result = run_manage("check", "--deploy", env=env)
+    assert result.returncode == 1
+    assert f"(vectors.E010) Qdrant at http://127.0.0.1:{port} is unreachable" in result.stderr
+    assert "s-key" not in result.stdout + result.stderr
+
+
+def test_plain_check_never_touches_qdrant():
+    with QdrantStandIn() as server:
+        env = {"DJANGO_DEBUG": "1", "QDRANT_URL": server.url}
+        assert run_manage("check", env=env).returncode == 0
+        assert server.requests == []
+        run_manage("check", "--deploy", "--tag", "qdrant", env=env)
+        assert server.requests != []
+
+
+def test_check_deploy_warns_when_https_is_switched_off(tmp_path):
+    env = PRODUCTION_ENV | {"DJANGO_HTTPS": "0", "QDRANT_PATH": str(tmp_path / "qdrant")}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 1
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
         assert warning in result.stderr

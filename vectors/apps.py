@@ -6,3 +6,6 @@ class VectorsConfig(AppConfig):
 
     name = "vectors"
     verbose_name = "Vectors"
+
+    def ready(self) -> None:
+        from vectors import checks  # noqa: F401 - registers the system checks

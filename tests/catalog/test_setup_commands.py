@@ -1,4 +1,3 @@
-import time
 import uuid
 
 import psycopg
@@ -44,7 +43,6 @@ def test_unreachable_server_is_a_one_line_error_without_the_password():
 
 def test_ensure_database_command_fails_cleanly_when_postgres_is_down():
     port = closed_port()
-    started = time.monotonic()
     result = run_manage(
         "ensure_database",
         env={
@@ -57,7 +55,6 @@ def test_ensure_database_command_fails_cleanly_when_postgres_is_down():
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
-    assert time.monotonic() - started < 30
 
 
 @pytest.mark.django_db

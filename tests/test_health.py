@@ -1,0 +1,98 @@
+import pytest
+from django.db import connection
+
+from tests.helpers import closed_port
+from vectors.client import get_qdrant_client
+from vectors.collection import collection_ensure
+from vectors.conf import qdrant_config
+
+
+@pytest.fixture
+def ensured_qdrant(settings):
+    settings.QDRANT = {"PATH": ":memory:"}
+    client = get_qdrant_client()
+    collection_ensure(client=client, config=qdrant_config())
+    return client
+
+
+@pytest.fixture
+def postgres_down(django_db_blocker):
+    """Point the default connection at a closed port for the duration of a test."""
+    with django_db_blocker.unblock():
+        connection.close()
+        original = connection.settings_dict["PORT"]
+        connection.settings_dict["PORT"] = closed_port()
+        try:
+            yield
+        finally:
+            connection.close()
+            connection.settings_dict["PORT"] = original
+
+
+@pytest.mark.django_db
+def test_healthy_when_postgres_and_the_collection_are_up(client, ensured_qdrant):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response["Cache-Control"].startswith("max-age=0")
+    assert response.json() == {
+        "status": "ok",
+        "postgresql": {"ok": True},
+        "qdrant": {
+            "ok": True,
+            "mode": "embedded",
+            "collection": "products",
+            "reachable": True,
+            "collection_ok": True,
+            "points": 0,
+        },
+    }
+
+
+@pytest.mark.django_db
+def test_503_when_the_collection_is_missing(client, settings):
+    settings.QDRANT = {"PATH": ":memory:"}
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["qdrant"] == {
+        "ok": False,
+        "mode": "embedded",
+        "collection": "products",
+        "reachable": True,
+        "collection_ok": False,
+        "error": "collection missing",
+    }
+
+
+@pytest.mark.django_db
+def test_503_when_qdrant_is_unreachable_without_leaking_the_api_key(client, settings):
+    port = closed_port()
+    settings.QDRANT = {"URL": f"http://127.0.0.1:{port}", "API_KEY": "health-secret"}
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "health-secret" not in body
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["postgresql"] == {"ok": True}
+    assert response.json()["qdrant"]["reachable"] is False
+
+
+def test_503_when_postgres_is_down(client, ensured_qdrant, postgres_down):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["postgresql"]["ok"] is False
+    assert "Connection refused" in body["postgresql"]["error"]
+    assert body["qdrant"]["ok"] is True
+
+
+@pytest.mark.django_db
+def test_only_get_and_head(client, ensured_qdrant):
+    assert client.head("/healthz").status_code == 200
+    assert client.post("/healthz").status_code == 405
+
+
+@pytest.mark.django_db
+def test_healthz_is_not_redirected_to_https(client, ensured_qdrant, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/admin/login/").status_code == 301

@@ -1,0 +1,106 @@
+from django.core.checks import Error
+
+from tests.helpers import closed_port
+from tests.vectors.helpers import add_points, create_alias, make_collection
+from vectors.checks import check_qdrant_collection, check_qdrant_settings
+from vectors.client import get_qdrant_client
+from vectors.collection import collection_ensure
+
+ENSURE_HINT = "Run manage.py ensure_qdrant_collection."
+
+
+def test_valid_settings_pass(qdrant_settings):
+    assert check_qdrant_settings() == []
+
+
+def test_settings_errors_name_the_variable_with_a_hint(settings):
+    settings.QDRANT = {"VECTOR_SIZE": "-3", "DISTANCE": "l2", "URL": "qdrant:6333", "PATH": "/q"}
+    assert check_qdrant_settings() == [
+        Error(
+            "QDRANT_URL must be an http:// or https:// URL with a host, such as "
+            "http://localhost:6333.",
+            hint="Set QDRANT_URL (http://localhost:6333) or QDRANT_HOST with QDRANT_PORT, "
+            "not both.",
+            id="vectors.E003",
+        ),
+        Error(
+            "QDRANT_PATH (embedded Qdrant) is set together with a server (QDRANT_URL); "
+            "set only one.",
+            hint="Unset QDRANT_PATH to use the server, or unset QDRANT_URL/QDRANT_HOST to run "
+            "Qdrant embedded.",
+            id="vectors.E004",
+        ),
+        Error(
+            "QDRANT_DISTANCE must be one of cosine, dot, euclid, manhattan, not 'l2'.",
+            hint="Set QDRANT_DISTANCE to cosine, dot, euclid or manhattan.",
+            id="vectors.E002",
+        ),
+        Error(
+            "QDRANT_VECTOR_SIZE must be an integer from 1 to 65536, not '-3'.",
+            hint="Set QDRANT_VECTOR_SIZE to the embedding model's dimension (768 for Marqo "
+            "FashionSigLIP).",
+            id="vectors.E001",
+        ),
+    ]
+
+
+def test_live_check_skips_when_settings_are_invalid(settings):
+    settings.QDRANT = {"VECTOR_SIZE": "big"}
+    assert check_qdrant_collection() == []
+
+
+def test_live_check_passes_on_an_ensured_collection(qdrant, config):
+    collection_ensure(client=qdrant, config=config)
+    assert check_qdrant_collection() == []
+
+
+def test_live_check_reports_a_missing_collection(qdrant):
+    assert check_qdrant_collection() == [
+        Error(
+            "Qdrant collection 'products' does not exist in embedded Qdrant (in memory).",
+            hint=ENSURE_HINT,
+            id="vectors.E011",
+        )
+    ]
+
+
+def test_live_check_reports_a_size_mismatch_through_an_alias(qdrant):
+    make_collection(qdrant, "products_2025", size=512)
+    create_alias(qdrant, "products", "products_2025")
+    assert check_qdrant_collection() == [
+        Error(
+            "Qdrant collection 'products' holds 512-dimensional vectors; QDRANT_VECTOR_SIZE "
+            "is 768.",
+            hint="Use a collection of the right size: manage.py ensure_qdrant_collection "
+            "--recreate (deletes its points), or fix QDRANT_VECTOR_SIZE.",
+            id="vectors.E012",
+        )
+    ]
+
+
+def test_live_check_reports_a_distance_mismatch(qdrant):
+    make_collection(qdrant, "products", distance="Dot")
+    add_points(qdrant, "products", 3)
+    assert check_qdrant_collection() == [
+        Error(
+            "Qdrant collection 'products': distance: expected Cosine, found Dot.",
+            hint="Use a collection with the configured distance: manage.py "
+            "ensure_qdrant_collection --recreate (deletes its points), or fix QDRANT_DISTANCE.",
+            id="vectors.E013",
+        )
+    ]
+
+
+def test_live_check_reports_an_unreachable_server(settings):
+    port = closed_port()
+    settings.QDRANT = {"URL": f"http://127.0.0.1:{port}", "API_KEY": "k-123", "CHECK_TIMEOUT": "2"}
+    messages = check_qdrant_collection()
+    assert messages == [
+        Error(
+            f"Qdrant at http://127.0.0.1:{port} is unreachable: [Errno 111] Connection refused",
+            hint="Start Qdrant (docker compose up -d qdrant) or fix QDRANT_URL / QDRANT_HOST / "
+            "QDRANT_API_KEY.",
+            id="vectors.E010",
+        )
+    ]
+    assert get_qdrant_client(probe=True).config.check_timeout == 2

@@ -1,0 +1,124 @@
+"""System checks for the Qdrant settings and the live collection.
+
+Settings checks read settings only and run with every command. Live checks talk to Qdrant,
+so like Django's database checks they run only when asked: `manage.py check --deploy`
+(add `--tag qdrant` for just these), with QDRANT_CHECK_TIMEOUT.
+"""
+
+from django.core.checks import Error, Warning, register
+
+from vectors.conf import ConfigProblem, parse_qdrant_settings
+
+SETTINGS_CHECK_IDS = {
+    "vector_size": "vectors.E001",
+    "distance": "vectors.E002",
+    "url": "vectors.E003",
+    "server_and_path": "vectors.E004",
+    "value": "vectors.E005",
+}
+SETTINGS_HINTS = {
+    "vector_size": "Set QDRANT_VECTOR_SIZE to the embedding model's dimension (768 for "
+    "Marqo FashionSigLIP).",
+    "distance": "Set QDRANT_DISTANCE to cosine, dot, euclid or manhattan.",
+    "url": "Set QDRANT_URL (http://localhost:6333) or QDRANT_HOST with QDRANT_PORT, not both.",
+    "server_and_path": "Unset QDRANT_PATH to use the server, or unset QDRANT_URL/QDRANT_HOST "
+    "to run Qdrant embedded.",
+    "value": "Fix the value in the environment or .env (see .env.example).",
+}
+ENSURE_HINT = "Run manage.py ensure_qdrant_collection."
+
+
+def _settings():
+    from django.conf import settings
+
+    return parse_qdrant_settings(getattr(settings, "QDRANT", {}))
+
+
+def _settings_error(problem: ConfigProblem) -> Error:
+    return Error(
+        problem.message,
+        hint=SETTINGS_HINTS[problem.kind],
+        id=SETTINGS_CHECK_IDS[problem.kind],
+    )
+
+
+@register("qdrant")
+def check_qdrant_settings(app_configs=None, **kwargs):
+    _, problems = _settings()
+    return [_settings_error(problem) for problem in problems]
+
+
+@register("qdrant", deploy=True)
+def check_qdrant_collection(app_configs=None, **kwargs):
+    # Imported here so that a plain `manage.py check` never loads the client.
+    from vectors.client import get_qdrant_client
+    from vectors.collection import collection_inspect
+    from vectors.exceptions import CollectionNotFound, VectorStoreError, VectorStoreUnavailable
+
+    config, problems = _settings()
+    if problems:
+        return []  # check_qdrant_settings reports them; nothing sensible to connect to
+    try:
+        state = collection_inspect(client=get_qdrant_client(probe=True), config=config)
+    except VectorStoreUnavailable as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Start Qdrant (docker compose up -d qdrant) or fix QDRANT_URL / "
+                "QDRANT_HOST / QDRANT_API_KEY.",
+                id="vectors.E010",
+            )
+        ]
+    except CollectionNotFound:
+        return [
+            Error(
+                f"Qdrant collection {config.collection!r} does not exist in {config.label}.",
+                hint=ENSURE_HINT,
+                id="vectors.E011",
+            )
+        ]
+    except VectorStoreError as exc:
+        return [Error(f"Qdrant error: {exc}", hint=ENSURE_HINT, id="vectors.E015")]
+
+    messages = []
+    for difference in state.differences:
+        where = f"Qdrant collection {config.collection!r}"
+        if difference.setting == "vector size":
+            messages.append(
+                Error(
+                    f"{where} holds {difference.found}-dimensional vectors; "
+                    f"QDRANT_VECTOR_SIZE is {difference.expected}.",
+                    hint="Use a collection of the right size: manage.py ensure_qdrant_collection "
+                    "--recreate (deletes its points), or fix QDRANT_VECTOR_SIZE.",
+                    id="vectors.E012",
+                )
+            )
+        elif difference.blocking:
+            messages.append(
+                Error(
+                    f"{where}: {difference}.",
+                    hint="Use a collection with the configured distance: manage.py "
+                    "ensure_qdrant_collection --recreate (deletes its points), or fix "
+                    "QDRANT_DISTANCE.",
+                    id="vectors.E013",
+                )
+            )
+        else:
+            messages.append(
+                Warning(
+                    f"{where}: {difference}.",
+                    hint="Options other than size and distance only apply when a collection is "
+                    "created; recreate it to change them.",
+                    id="vectors.W014",
+                )
+            )
+    if state.missing_indexes:
+        messages.append(
+            Warning(
+                f"Qdrant collection {config.collection!r} lacks payload indexes: "
+                f"{', '.join(state.missing_indexes)}.",
+                hint=ENSURE_HINT,
+                id="vectors.W016",
+            )
+        )
+    return messages

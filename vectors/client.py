@@ -1,0 +1,292 @@
+"""The one module that imports qdrant_client.
+
+`get_qdrant_client()` hands out a cached, thread-safe client for the configured Qdrant (a
+server, or the embedded local mode) whose every call raises `vectors.exceptions` errors
+instead of qdrant-client, httpx or gRPC ones. Other modules use `models` from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import inspect
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+import httpx
+from django.core.signals import setting_changed
+from qdrant_client import AsyncQdrantClient, QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from vectors.conf import QdrantConfig, qdrant_config
+from vectors.exceptions import (
+    CollectionAlreadyExists,
+    CollectionNotFound,
+    VectorStoreError,
+    VectorStoreUnavailable,
+)
+
+__all__ = [
+    "QdrantClient",
+    "get_async_qdrant_client",
+    "get_qdrant_client",
+    "models",
+    "reset_qdrant_clients",
+]
+
+# How often to retry opening an embedded store that another process holds, while waiting.
+LOCK_RETRY_SECONDS = 0.2
+
+logger = logging.getLogger(__name__)
+
+_UNAVAILABLE_GRPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _response_text(exc: UnexpectedResponse) -> str:
+    try:
+        return str(exc.structured().get("status", {}).get("error") or "")
+    except Exception:
+        return exc.content[:200].decode(errors="replace")
+
+
+@contextmanager
+def translate_errors(config: QdrantConfig) -> Iterator[None]:
+    """Turn what qdrant-client, httpx, gRPC and local mode raise into VectorStoreError."""
+    label = config.label
+    try:
+        yield
+    except VectorStoreError:
+        raise
+    except UnexpectedResponse as exc:
+        detail = _response_text(exc)
+        status = exc.status_code or 0
+        if status == 404:
+            raise CollectionNotFound(f"{label}: {detail or 'not found'}") from exc
+        if status == 409 or "already exists" in detail:
+            raise CollectionAlreadyExists(f"{label}: {detail}") from exc
+        if status in (401, 403):
+            raise VectorStoreUnavailable(
+                f"{label} refused the request ({status}): check QDRANT_API_KEY."
+            ) from exc
+        if status == 429 or status >= 500:
+            raise VectorStoreUnavailable(f"{label} answered {status}: {detail}") from exc
+        raise VectorStoreError(f"{label} rejected the request ({status}): {detail}") from exc
+    except ResponseHandlingException as exc:
+        raise VectorStoreUnavailable(f"{label} is unreachable: {_reason(exc.source)}") from exc
+    except (httpx.TransportError, ConnectionError, TimeoutError) as exc:
+        raise VectorStoreUnavailable(f"{label} is unreachable: {_reason(exc)}") from exc
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        details = exc.details() if hasattr(exc, "details") else ""
+        if code in _UNAVAILABLE_GRPC_CODES:
+            raise VectorStoreUnavailable(f"{label} is unreachable: {details}") from exc
+        if code == grpc.StatusCode.NOT_FOUND:
+            raise CollectionNotFound(f"{label}: {details}") from exc
+        if code == grpc.StatusCode.ALREADY_EXISTS or "already exists" in (details or ""):
+            raise CollectionAlreadyExists(f"{label}: {details}") from exc
+        if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+            raise VectorStoreUnavailable(
+                f"{label} refused the request: check QDRANT_API_KEY."
+            ) from exc
+        raise VectorStoreError(f"{label}: {details or code}") from exc
+    except ValueError as exc:
+        # Local mode reports missing and duplicate collections as ValueError.
+        message = _reason(exc)
+        if "not found" in message:
+            raise CollectionNotFound(f"{label}: {message}") from exc
+        if "already exists" in message:
+            raise CollectionAlreadyExists(f"{label}: {message}") from exc
+        raise VectorStoreError(f"{label}: {message}") from exc
+
+
+class GuardedClient:
+    """A QdrantClient (or AsyncQdrantClient) whose calls raise only VectorStoreError.
+
+    In embedded mode every call takes one lock: local mode keeps its points in plain
+    dictionaries and SQLite, and corrupts them under concurrent writes from threads.
+    """
+
+    def __init__(self, client: Any, config: QdrantConfig):
+        self._client = client
+        self.config = config
+        self._call_lock = threading.RLock() if config.is_local else None
+
+    @property
+    def is_local(self) -> bool:
+        return self.config.is_local
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+        if inspect.iscoroutinefunction(attribute):
+            return self._wrap_async(attribute)
+        return self._wrap(attribute)
+
+    def _wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with translate_errors(self.config):
+                if self._call_lock is None:
+                    return method(*args, **kwargs)
+                with self._call_lock:
+                    return method(*args, **kwargs)
+
+        return call
+
+    def _wrap_async(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            with translate_errors(self.config):
+                return await method(*args, **kwargs)
+
+        return call
+
+    def close(self) -> None:
+        try:
+            result = self._client.close()
+            if asyncio.iscoroutine(result):
+                asyncio.run(result)
+        except Exception:  # noqa: S110 - closing at exit must never raise
+            pass
+
+
+class AsyncLocalClient:
+    """The async face of an embedded store: local mode allows one client per path, so
+    async callers share the sync client and run its calls in a worker thread."""
+
+    def __init__(self, sync_client: GuardedClient):
+        self._sync = sync_client
+        self.config = sync_client.config
+        self.is_local = True
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._sync, name)
+        if not callable(method):
+            return method
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await asyncio.to_thread(method, *args, **kwargs)
+
+        return call
+
+    def close(self) -> None:
+        """The sync client owns the store."""
+
+
+def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "api_key": config.api_key,
+        "timeout": timeout,
+        "prefer_grpc": config.prefer_grpc,
+        "grpc_port": config.grpc_port,
+        # The version handshake is a network call at construction: a plain `manage.py`
+        # command must not wait on it.
+        "check_compatibility": False,
+    }
+    if config.url:
+        options["url"] = config.url
+    else:
+        options |= {"host": config.host, "port": config.port, "https": config.https}
+    return options
+
+
+def _open_local(config: QdrantConfig, *, wait: float) -> QdrantClient:
+    if config.is_memory:
+        return QdrantClient(location=":memory:", force_disable_check_same_thread=True)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return QdrantClient(path=config.path, force_disable_check_same_thread=True)
+        except RuntimeError as exc:
+            if "already accessed" not in str(exc):
+                raise VectorStoreUnavailable(f"{config.label}: {_reason(exc)}") from exc
+            if time.monotonic() >= deadline:
+                raise VectorStoreUnavailable(
+                    f"{config.label} is in use by another process (embedded Qdrant allows one "
+                    "process per path). Stop the other process (runserver, sync_vectors), or run "
+                    "a Qdrant server and set QDRANT_URL."
+                ) from exc
+            time.sleep(LOCK_RETRY_SECONDS)
+        except OSError as exc:
+            raise VectorStoreUnavailable(f"{config.label} cannot be opened: {exc}") from exc
+
+
+def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
+    """Construct a client, turning its warnings (an API key over plain http, say) into one
+    log line each instead of a warning with a source line under it."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = factory(**options)
+    for warning in caught:
+        logger.warning("qdrant-client: %s", warning.message)
+    return client
+
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+
+
+def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
+    """The shared client. `probe=True` gives one with QDRANT_CHECK_TIMEOUT, for system checks
+    and health, so they answer quickly when a server is down (embedded mode has one store,
+    so it is the same client)."""
+    config = qdrant_config()
+    key = "probe" if probe and not config.is_local else "sync"
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            if config.is_local:
+                wait = config.check_timeout if probe else config.timeout
+                raw = _open_local(config, wait=wait)
+            else:
+                timeout = config.check_timeout if probe else config.timeout
+                raw = _quietly(QdrantClient, **_server_options(config, timeout))
+            client = _clients[key] = GuardedClient(raw, config)
+        return client
+
+
+def get_async_qdrant_client() -> GuardedClient | AsyncLocalClient:
+    """The shared async client: AsyncQdrantClient for a server, the embedded store's sync
+    client run in threads for local mode. Meant for one event loop (the ASGI server's)."""
+    config = qdrant_config()
+    if config.is_local:
+        return AsyncLocalClient(get_qdrant_client())
+    with _lock:
+        client = _clients.get("async")
+        if client is None:
+            raw = _quietly(AsyncQdrantClient, **_server_options(config, config.timeout))
+            client = _clients["async"] = GuardedClient(raw, config)
+        return client
+
+
+def reset_qdrant_clients() -> None:
+    """Close and forget every client (at exit, and when the QDRANT setting changes)."""
+    with _lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for client in clients:
+        client.close()
+
+
+atexit.register(reset_qdrant_clients)
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("QDRANT", "BASE_DIR"):
+        reset_qdrant_clients()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="vectors.client.reset")

@@ -1,0 +1,30 @@
+"""What can go wrong with the vector store, in terms callers can act on.
+
+Raised `from` the qdrant-client, network or lock error that caused them; commands turn them into
+CommandError, checks into check messages, health into a 503.
+"""
+
+
+class VectorStoreError(Exception):
+    """Base class: the vector store could not do what was asked."""
+
+
+class VectorStoreUnavailable(VectorStoreError):
+    """Qdrant cannot be reached: a server down or timing out, or an embedded store that
+    another process holds."""
+
+
+class CollectionNotFound(VectorStoreError):
+    """The configured collection (or alias) does not exist."""
+
+
+class CollectionMismatch(VectorStoreError):
+    """The collection exists but its vectors do not fit the configured spec."""
+
+    def __init__(self, message: str, differences: list | None = None):
+        super().__init__(message)
+        self.differences = differences or []
+
+
+class CollectionAlreadyExists(VectorStoreError):
+    """Creating a collection or alias that another process created first."""

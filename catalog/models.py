@@ -1,5 +1,6 @@
 import uuid
 
+from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -92,3 +93,32 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} ({self.store_id}/{self.external_id})"
+
+
+class ProductChange(models.Model):
+    """Products written since the vector index last caught up, filled by database triggers.
+
+    One row per SQL statement, holding the ids it touched: an import batch of 2,000 new
+    products logs one row, not 2,000, which keeps the log nearly free for bulk writes. Only
+    changes that matter to the vector index are logged (image, title, description, price,
+    currency, store, creation time), inserts and deletes always. The triggers see every
+    write (save(), queryset update() and delete(), bulk imports, raw SQL), in the writer's
+    own transaction.
+    """
+
+    class Kind(models.TextChoices):
+        INSERT = "insert"
+        UPDATE = "update"
+        DELETE = "delete"
+
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    # False when only payload fields (price, currency, store, created_at) changed.
+    needs_embedding = models.BooleanField()
+    product_ids = ArrayField(models.UUIDField())
+    changed_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {len(self.product_ids)} product(s) at {self.changed_at}"

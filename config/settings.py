@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "catalog",
     "vectors",
 ]
@@ -118,6 +119,21 @@ QDRANT = {
     "WRITE_CONSISTENCY_FACTOR": env.str("QDRANT_WRITE_CONSISTENCY_FACTOR", default=""),
     "ON_DISK_VECTORS": env.str("QDRANT_ON_DISK_VECTORS", default=""),
     "QUANTIZATION": env.str("QDRANT_QUANTIZATION", default=""),
+}
+
+# ------------------------------------------------------------------------------
+# Product import (manage.py import_products)
+# ------------------------------------------------------------------------------
+WOOCOMMERCE_CONSUMER_KEY = env.str("WOOCOMMERCE_CONSUMER_KEY", default="")
+WOOCOMMERCE_CONSUMER_SECRET = env.str("WOOCOMMERCE_CONSUMER_SECRET", default="")
+# How the importer treats shops' servers: seconds per request, retries on 5xx/429 with
+# doubling backoff from IMPORT_HTTP_BACKOFF, and a pause between requests.
+IMPORT_HTTP = {
+    "timeout": env.float("IMPORT_HTTP_TIMEOUT", default=30.0),
+    "retries": env.int("IMPORT_HTTP_RETRIES", default=5),
+    "backoff": env.float("IMPORT_HTTP_BACKOFF", default=1.0),
+    "max_retry_after": env.float("IMPORT_HTTP_MAX_RETRY_AFTER", default=300.0),
+    "min_interval": env.float("IMPORT_HTTP_MIN_INTERVAL", default=0.5),
 }
 
 # ------------------------------------------------------------------------------

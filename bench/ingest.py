@@ -1,0 +1,192 @@
+"""Import speed against PostgreSQL's own COPY, measured in the same run.
+
+    python bench/ingest.py [--n 100000]            # speed ratios
+    python bench/ingest.py --memory --n 1000000    # peak RSS of the import, N/10 vs N
+
+Generates N products as JSON Lines, then times, in a scratch database `catalog_bench`:
+- baseline: a raw COPY of the same rows, already parsed, into a table identical to
+  catalog_product (LIKE ... INCLUDING ALL: columns, defaults, constraints, indexes), in
+  batches of the same size; only the COPY is timed;
+- the import: `product_import` reading, validating and upserting the file;
+- the re-import of the unchanged file.
+The last line is the figure: import throughput / COPY throughput, and first import time /
+unchanged re-import time. Goals: >= 0.6 and >= 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from _common import PROJECT_DIR, setup_django
+
+BENCH_DB = "catalog_bench"
+COLORS = ["black", "white", "navy", "olive", "sand", "burgundy", "teal", "grey"]
+KINDS = ["linen shirt", "wool coat", "silk scarf", "denim jacket", "leather boots", "knit dress"]
+
+
+def generate(path: Path, n: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    with path.open("wb") as out:
+        for i in range(n):
+            kind = rng.choice(KINDS)
+            out.write(
+                orjson.dumps(
+                    {
+                        "external_id": f"sku-{i:07d}",
+                        "title": f"{rng.choice(COLORS).title()} {kind} no. {i}",
+                        "description": f"A {kind} in {rng.choice(COLORS)}, "
+                        + "soft and durable, " * rng.randint(1, 6),
+                        "price": f"{rng.randint(500, 50000) / 100:.2f}",
+                        "currency": rng.choice(["EUR", "USD", "GBP"]),
+                        "image_url": f"https://cdn.shop.example/img/{i}.jpg",
+                        "product_url": f"https://shop.example/p/{i}",
+                    }
+                )
+                + b"\n"
+            )
+
+
+def copy_baseline(path: Path, batch_size: int) -> float:
+    """Seconds spent in COPY alone, for the file's rows parsed and validated beforehand."""
+    from django.db import connection, transaction
+
+    from catalog.ingest.files import read_jsonl
+    from catalog.ingest.validate import validate_record
+    from catalog.ingest.writer import COLUMNS
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute("CREATE TABLE bench_copy (LIKE catalog_product INCLUDING ALL)")
+    sql = f"COPY bench_copy (store_id, {', '.join(COLUMNS)}) FROM STDIN"
+    spent = 0.0
+    with path.open("rb") as handle:
+        records = read_jsonl(handle)
+        while True:
+            rows = [
+                validate_record(r.data, store_id="bench")
+                for r, _ in zip(records, range(batch_size), strict=False)
+            ]
+            if not rows:
+                break
+            started = time.perf_counter()
+            with (
+                transaction.atomic(),
+                connection.cursor() as cursor,
+                cursor.cursor.copy(sql) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(("bench", *row))
+            spent += time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_copy")
+    return spent
+
+
+def timed_import(path: Path, batch_size: int) -> tuple[float, object]:
+    from catalog.ingest.service import product_import
+    from catalog.ingest.sources import open_feed
+
+    feed = open_feed(str(path))
+    started = time.perf_counter()
+    summary = product_import(store_id="bench", records=feed.records, batch_size=batch_size)
+    spent = time.perf_counter() - started
+    feed.close()
+    return spent, summary
+
+
+def reset_tables() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("VACUUM ANALYZE catalog_product")
+
+
+def speed(n: int, batch_size: int) -> None:
+    setup_django(BENCH_DB)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "feed.jsonl"
+        generate(path, n)
+        print(f"{n:,} products, batches of {batch_size:,}")
+        copy_seconds = copy_baseline(path, batch_size)
+        reset_tables()
+        first, summary = timed_import(path, batch_size)
+        assert summary.created == n, summary
+        again, summary = timed_import(path, batch_size)
+        assert summary.unchanged == n, summary
+        reset_tables()
+    print(f"raw COPY of parsed rows: {copy_seconds:.2f}s ({n / copy_seconds:,.0f} rows/s)")
+    print(f"import:                  {first:.2f}s ({n / first:,.0f} rows/s)")
+    print(f"unchanged re-import:     {again:.2f}s ({n / again:,.0f} rows/s)")
+    print(
+        f"ingest: import/COPY throughput {copy_seconds / first:.2f} (goal >= 0.6), "
+        f"first/unchanged re-import {first / again:.2f}x (goal >= 2)"
+    )
+
+
+def peak_rss_mb(path: Path, env: dict[str, str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "import_products",
+            str(path),
+            "--store",
+            "bench",
+            "--verbosity",
+            "0",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(before, after) / 1024
+
+
+def memory(n: int) -> None:
+    setup_django(BENCH_DB)
+    env = dict(os.environ)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # Smaller first: ru_maxrss of children is a high-water mark across them all.
+        for size in (n // 10, n):
+            path = Path(tmp) / f"feed-{size}.jsonl"
+            generate(path, size)
+            reset_tables()
+            results.append((size, peak_rss_mb(path, env)))
+            path.unlink()
+        reset_tables()
+    for size, rss in results:
+        print(f"peak RSS importing {size:,} products: {rss:.0f} MB")
+    (small, small_rss), (large, large_rss) = results
+    print(
+        f"ingest memory: peak RSS {large_rss:.0f} MB at {large:,} rows, "
+        f"{large_rss / small_rss:.2f}x the peak at {small:,} (goal: flat, < 250 MB)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--memory", action="store_true", help="Measure peak RSS instead.")
+    args = parser.parse_args()
+    if args.memory:
+        memory(args.n)
+    else:
+        speed(args.n, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Product ingestion: read a feed (files or WooCommerce), validate, upsert in batches."""

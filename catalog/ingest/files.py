@@ -1,0 +1,134 @@
+"""Readers for feeds in our own schema: JSON Lines, JSON arrays and CSV.
+
+Each streams its file (memory stays flat at a million products) and yields SourceRecords
+numbered by the line a record starts on. A malformed record becomes a rejection, not a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from catalog.ingest.records import SourceRecord
+
+CHUNK = 1 << 20
+MAX_OBJECT = 16 << 20  # one product object larger than this is a broken file
+WHITESPACE = " \t\r\n"
+
+
+class FeedError(Exception):
+    """The feed cannot be read at all (missing file, not the format it claims)."""
+
+
+def open_feed(path: Path, *, binary: bool) -> IO:
+    """Binary for JSON Lines (orjson takes bytes), text (BOM tolerated) for the others."""
+    try:
+        if binary:
+            return path.open("rb")
+        return path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise FeedError(f"Cannot read {path}: {exc.strerror}.") from exc
+
+
+def fraction_read(handle: IO, total: int) -> float | None:
+    """How far through its file a reader is, for the progress bar."""
+    raw = getattr(handle, "buffer", handle)
+    try:
+        return min(1.0, raw.tell() / total) if total else None
+    except (OSError, ValueError):
+        return None
+
+
+def read_jsonl(handle: IO[bytes]) -> Iterator[SourceRecord]:
+    if handle.peek(3)[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte order mark
+        handle.read(3)
+    for number, line in enumerate(handle, start=1):
+        if line.isspace():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield SourceRecord({}, number, None, ("record", f"is not valid JSON: {exc}"))
+            continue
+        if type(data) is not dict:
+            yield SourceRecord({}, number, None, ("record", "must be a JSON object"))
+            continue
+        yield SourceRecord(data, number)
+
+
+def read_json_array(handle: IO[str]) -> Iterator[SourceRecord]:
+    """Stream the objects of a top-level JSON array without loading the whole file."""
+    decoder = json.JSONDecoder()
+    buffer = ""
+    position = 0
+    line = 1
+    eof = False
+
+    def fill() -> bool:
+        nonlocal buffer, position, eof
+        chunk = handle.read(CHUNK)
+        if not chunk:
+            eof = True
+            return False
+        buffer = buffer[position:] + chunk
+        position = 0
+        return True
+
+    def next_char(skip: str) -> str | None:
+        """Skip white space and the given separators, counting lines."""
+        nonlocal position, line
+        while True:
+            while position < len(buffer) and (buffer[position] in skip):
+                if buffer[position] == "\n":
+                    line += 1
+                position += 1
+            if position < len(buffer):
+                return buffer[position]
+            if not fill():
+                return None
+
+    if next_char(WHITESPACE) != "[":
+        raise FeedError("A JSON feed must be an array of product objects ([{...}, ...]).")
+    position += 1
+    while True:
+        char = next_char(WHITESPACE + ",")
+        if char is None:
+            raise FeedError(f"The JSON array is not closed (line {line}).")
+        if char == "]":
+            return
+        start_line = line
+        while True:
+            try:
+                data, end = decoder.raw_decode(buffer, position)
+                break
+            except json.JSONDecodeError as exc:
+                # Most likely the object runs past the buffer: read on, within reason.
+                if len(buffer) - position > MAX_OBJECT or not fill():
+                    raise FeedError(f"line {start_line}: invalid JSON: {exc.msg}") from None
+        line += buffer.count("\n", position, end)
+        position = end
+        if isinstance(data, dict):
+            yield SourceRecord(data, start_line)
+        else:
+            yield SourceRecord({}, start_line, None, ("record", "must be a JSON object"))
+
+
+def read_csv(handle: IO[str]) -> Iterator[SourceRecord]:
+    reader = csv.DictReader(handle)
+    if reader.fieldnames is None:
+        return
+    missing = {"external_id", "title", "price", "product_url"} - set(reader.fieldnames)
+    if missing:
+        raise FeedError(f"The CSV header lacks required columns: {', '.join(sorted(missing))}.")
+    start = 2
+    for row in reader:
+        if None in row:
+            yield SourceRecord({}, start, None, ("record", "has more fields than the header"))
+        else:
+            yield SourceRecord(row, start)
+        start = reader.line_num + 1

@@ -1,0 +1,67 @@
+"""What flows through an import: raw records from a source, validated rows, rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+
+class SourceRecord(NamedTuple):
+    """One record as a source produced it, in our schema (keys are Product field names).
+
+    `ref` says where it came from for error messages: "line 17" for files (built only when
+    needed: most records are never reported), "product 4711" for APIs. `error` is set when
+    the source could not even produce the record (a line that is not JSON, a product the
+    API shaped oddly): it is then rejected as is.
+    """
+
+    data: dict[str, Any]
+    line: int | None = None
+    label: str | None = None
+    error: tuple[str, str] | None = None  # (field, reason)
+
+    @property
+    def ref(self) -> str:
+        return self.label or f"line {self.line}"
+
+
+class ProductRow(NamedTuple):
+    """A validated product, ready for PostgreSQL. Price is a normalised decimal string
+    ("19.90"), so it compares equal to numeric(10,2)'s text form."""
+
+    external_id: str
+    title: str
+    description: str
+    price: str
+    currency: str
+    image_url: str
+    product_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    ref: str
+    field: str
+    reason: str
+    external_id: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        who = f" (external_id {self.external_id})" if self.external_id else ""
+        return f"{self.ref}{who}: {self.field}: {self.reason}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ref": self.ref,
+            "line": self.line,
+            "external_id": self.external_id,
+            "field": self.field,
+            "reason": self.reason,
+        }
+
+
+class RecordRejected(Exception):
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason

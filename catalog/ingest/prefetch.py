@@ -42,11 +42,9 @@ def _child(produce: Callable[[], Iterator[Any]], connection) -> None:
         connection.send_bytes(_DONE)
     except BrokenPipeError:
         pass  # the parent stopped listening
-    except BaseException as exc:
-        try:
+    except BaseException as exc:  # handed to the parent, which raises it
+        with contextlib.suppress(BrokenPipeError):
             connection.send_bytes(_encode("error", exc))
-        except BrokenPipeError:
-            pass
     finally:
         connection.close()
 
@@ -97,7 +95,7 @@ def _in_thread(produce: Callable[[], Iterator[Any]], depth: int = 2) -> Iterator
                 if not put(("item", item)):
                     return
             put(("done", None))
-        except BaseException as exc:
+        except BaseException as exc:  # handed to the parent, which raises it
             put(("error", exc))
 
     worker = threading.Thread(target=work, name="import-reader", daemon=True)

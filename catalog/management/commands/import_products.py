@@ -113,8 +113,8 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.WARNING(f"Not pruned: {summary.prune_skipped}."))
         if summary.error:
             raise CommandError(
-                f"The feed broke off: {summary.error}. Products read before that were saved; "
-                "run again to finish."
+                f"The feed broke off: {summary.error.rstrip('.')}. Products read before that "
+                "were saved; run again to finish."
             )
         if summary.rejected:
             where = f" (see {options['errors']})" if options["errors"] else ""

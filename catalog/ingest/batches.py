@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from catalog.ingest.files import FeedError
 from catalog.ingest.http import FetchError
 from catalog.ingest.records import ProductRow, RecordRejected, SourceRecord
+from catalog.ingest.seen import SeenIds
 from catalog.ingest.validate import validate_record
 
 # COPY text format: tab-separated, newline-terminated, backslash escapes. Fields are joined
@@ -38,7 +39,6 @@ class PreparedBatch:
     rejections: list[tuple[SourceRecord, str, str]] = field(default_factory=list)
     records: int = 0
     duplicates: int = 0
-    # An id already seen in an earlier batch: it may be saved already, so look it up.
     repeats_earlier_batch: bool = False
     error: str | None = None  # the feed broke off after this batch
     copy_data: bytes | None = None  # the rows in COPY text format, when asked for
@@ -55,8 +55,18 @@ def prepare_batches(
     records: Iterable[SourceRecord], *, store_id: str, batch_size: int, encode: bool
 ) -> Iterator[PreparedBatch]:
     """`encode`: also prepare each batch's COPY data (worth it when most rows are new)."""
-    seen: set[int] = set()  # hashes of the ids of earlier batches: 8 bytes an id, not 60
+    earlier = SeenIds()  # the ids of earlier batches
     batch = PreparedBatch()
+
+    def finish(batch: PreparedBatch) -> PreparedBatch:
+        repeated = earlier.add(batch.rows)
+        batch.duplicates += repeated
+        # A repeated id may be saved already (by an earlier batch): look the batch up.
+        batch.repeats_earlier_batch = repeated > 0
+        if encode:
+            batch.encode(store_id)
+        return batch
+
     try:
         for record in records:
             batch.records += 1
@@ -71,18 +81,10 @@ def prepare_batches(
             if row.external_id in batch.rows:
                 batch.duplicates += 1
                 del batch.rows[row.external_id]  # re-insert: the last one's position wins
-            elif hash(row.external_id) in seen:
-                batch.duplicates += 1
-                batch.repeats_earlier_batch = True
             batch.rows[row.external_id] = row
             if len(batch.rows) >= batch_size:
-                seen.update(map(hash, batch.rows))
-                if encode:
-                    batch.encode(store_id)
-                yield batch
+                yield finish(batch)
                 batch = PreparedBatch()
     except (FetchError, FeedError) as exc:
         batch.error = str(exc)
-    if encode:
-        batch.encode(store_id)
-    yield batch
+    yield finish(batch)

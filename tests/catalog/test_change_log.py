@@ -1,0 +1,56 @@
+"""The triggers that log product writes for the vector sync (migration 0002)."""
+
+import pytest
+from django.db import connection
+
+from catalog.models import Product, ProductChange
+
+pytestmark = pytest.mark.django_db
+
+
+def logged():
+    return [(c.kind, c.needs_embedding, sorted(c.product_ids)) for c in ProductChange.objects.all()]
+
+
+def test_inserts_updates_and_deletes_are_logged_per_statement(make_product):
+    first, second = make_product(), make_product()
+    assert logged() == [("insert", True, [first.pk]), ("insert", True, [second.pk])]
+    ProductChange.objects.all().delete()
+
+    Product.objects.update(price="1.00")  # one statement, two products, payload only
+    first.title = "Retitled"
+    first.save()
+    Product.objects.filter(pk=second.pk).delete()
+    assert logged() == [
+        ("update", False, sorted([first.pk, second.pk])),
+        ("update", True, [first.pk]),
+        ("delete", False, [second.pk]),
+    ]
+
+
+def test_writes_that_do_not_touch_the_vector_index_are_not_logged(make_product):
+    product = make_product()
+    ProductChange.objects.all().delete()
+    Product.objects.filter(pk=product.pk).update(product_url="https://shop.example/new")
+    Product.objects.filter(pk=product.pk).update(price=product.price)  # no actual change
+    assert logged() == []
+
+
+def test_raw_sql_is_logged_too(make_product):
+    product = make_product()
+    ProductChange.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_product SET image_url = '' WHERE id = %s", [product.pk])
+        cursor.execute("DELETE FROM catalog_product")
+    assert logged() == [("update", True, [product.pk]), ("delete", False, [product.pk])]
+
+
+def test_changing_a_primary_key_logs_a_delete_and_an_insert(make_product):
+    import uuid
+
+    product = make_product()
+    ProductChange.objects.all().delete()
+    new_id = uuid.uuid4()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_product SET id = %s WHERE id = %s", [new_id, product.pk])
+    assert logged() == [("delete", False, [product.pk]), ("insert", True, [new_id])]

@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.helpers import PROJECT_DIR, closed_port, manage_env, run_manage
+from tests.helpers import PROJECT_DIR, SilentServer, closed_port, manage_env, run_manage
 from tests.vectors.helpers import add_points, create_alias, make_collection
 from vectors.client import get_qdrant_client
 from vectors.collection import resolve_collection
@@ -178,4 +178,20 @@ def test_a_store_held_by_another_process_is_a_clear_error(tmp_path, settings):
         f"CommandError: embedded Qdrant at {path} is in use by another process (embedded "
         "Qdrant allows one process per path). Stop the other process (runserver, "
         "sync_vectors), or run a Qdrant server and set QDRANT_URL.\n"
+    )
+
+
+def test_a_server_that_hangs_fails_after_the_timeout():
+    with SilentServer() as server:
+        result = run_manage(
+            "ensure_qdrant_collection",
+            env={
+                "DJANGO_DEBUG": "1",
+                "QDRANT_URL": f"http://127.0.0.1:{server.port}",
+                "QDRANT_TIMEOUT": "1",
+            },
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"CommandError: Qdrant at http://127.0.0.1:{server.port} is unreachable: timed out"
     )

@@ -94,6 +94,11 @@ class Command(BaseCommand):
             )
         except (SourceError, FetchError, FeedError) as exc:
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Interrupted. Every completed batch is saved; run the same command again to "
+                "finish (unchanged products are skipped)."
+            ) from None
         finally:
             progress.close()
             feed.close()
@@ -111,6 +116,8 @@ class Command(BaseCommand):
             self.stdout.write(_summary_line(summary))
             if summary.prune_skipped:
                 self.stdout.write(self.style.WARNING(f"Not pruned: {summary.prune_skipped}."))
+        if summary.error and not summary.records:
+            raise CommandError(summary.error)
         if summary.error:
             raise CommandError(
                 f"The feed broke off: {summary.error.rstrip('.')}. Products read before that "

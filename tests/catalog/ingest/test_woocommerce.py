@@ -5,6 +5,7 @@ import pytest
 from catalog.ingest.woocommerce import clean_html
 from catalog.models import Product
 from tests.catalog.ingest.shop_server import ShopServer
+from tests.helpers import SilentServer
 
 pytestmark = pytest.mark.django_db
 
@@ -163,10 +164,9 @@ def test_401_is_a_clear_error(shop, run_import):
     )
     result = run_import(shop.base + STORE_PATH)
     assert str(result.error) == (
-        f"The feed broke off: {shop.base}{STORE_PATH}: access refused (401 "
-        "woocommerce_rest_cannot_view). Check WOOCOMMERCE_CONSUMER_KEY and "
-        "WOOCOMMERCE_CONSUMER_SECRET, and that the key may read products. Products read "
-        "before that were saved; run again to finish."
+        f"{shop.base}{STORE_PATH}: access refused (401 woocommerce_rest_cannot_view). Check "
+        "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET, and that the key may read "
+        "products."
     )
 
 
@@ -232,3 +232,12 @@ def test_a_catalog_that_changes_while_paging_is_not_pruned(shop, run_import):
 
 def test_clean_html():
     assert clean_html("<p>A&nbsp;<em>b</em></p>\n<style>p{}</style>c &lt;d&gt;") == "A b c <d>"
+
+
+def test_a_shop_that_never_answers_times_out(run_import, settings):
+    settings.IMPORT_HTTP = settings.IMPORT_HTTP | {"timeout": 0.5, "retries": 1}
+    with SilentServer() as server:
+        result = run_import(f"http://127.0.0.1:{server.port}{STORE_PATH}")
+    assert (
+        str(result.error) == f"http://127.0.0.1:{server.port}{STORE_PATH}: ReadTimeout: timed out"
+    )

@@ -1,6 +1,7 @@
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -116,9 +117,18 @@ class ProductChange(models.Model):
     needs_embedding = models.BooleanField()
     product_ids = ArrayField(models.UUIDField())
     changed_at = models.DateTimeField(db_default=Now())
+    # Set by the vector sync when it could not deliver these products (an image that would
+    # not load, say): it tries again after not_before, with a growing delay.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            # "Is this product waiting for the vector sync?" for the admin's status column.
+            GinIndex(fields=["product_ids"], name="catalog_change_products_gin"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} of {len(self.product_ids)} product(s) at {self.changed_at}"

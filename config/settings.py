@@ -121,6 +121,13 @@ QDRANT = {
     "QUANTIZATION": env.str("QDRANT_QUANTIZATION", default=""),
 }
 
+# Embeddings: "hashing" (offline development stand-in, the default) or "fashion-siglip"
+# (Marqo FashionSigLIP's ONNX vision model in VECTORS_MODEL_DIR; requirements-vision.txt).
+VECTORS_EMBEDDER = env.str("VECTORS_EMBEDDER", default="hashing")
+VECTORS_MODEL_DIR = env.str(
+    "VECTORS_MODEL_DIR", default=str(BASE_DIR / "var" / "models" / "marqo-fashionSigLIP")
+)
+
 # ------------------------------------------------------------------------------
 # Product import (manage.py import_products)
 # ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import path
 
 from config.health import healthz
+from vectors.views import similar
 
 admin.site.site_header = "Fashion catalog"
 admin.site.site_title = "Fashion catalog"
@@ -10,4 +11,5 @@ admin.site.index_title = "Catalog administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/products/<uuid:product_id>/similar", similar, name="similar-products"),
 ]

@@ -1,0 +1,121 @@
+import pytest
+
+from catalog.models import Product
+from tests.helpers import closed_port
+from vectors.collection import collection_ensure
+from vectors.embedders import get_embedder
+from vectors.search import ProductNotIndexed, similar_products
+from vectors.sync import sync_pending
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def catalog(qdrant, config, make_product):
+    collection_ensure(client=qdrant, config=config)
+    items = {
+        "shirt": make_product(
+            title="Blue linen shirt", description="Linen shirt, blue", price="40.00"
+        ),
+        "shirt2": make_product(
+            title="White linen shirt",
+            description="Linen shirt, white",
+            price="60.00",
+            store_id="shop-b",
+        ),
+        "shirt3": make_product(
+            title="Linen shirt with pocket", description="Linen shirt", price="90.00"
+        ),
+        "boots": make_product(
+            title="Leather boots", description="Brown leather boots", price="120.00"
+        ),
+    }
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    return items
+
+
+def titles(results):
+    return [item.product.title for item in results]
+
+
+def test_nearest_first_and_never_itself(catalog):
+    results = similar_products(catalog["shirt"], limit=3)
+    assert catalog["shirt"] not in [r.product for r in results]
+    assert titles(results)[-1] == "Leather boots"
+    assert set(titles(results)[:2]) == {"White linen shirt", "Linen shirt with pocket"}
+    scores = [r.score for r in results]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_filters_by_store_and_price(catalog):
+    assert titles(similar_products(catalog["shirt"], store_id="shop-b")) == ["White linen shirt"]
+    in_range = similar_products(catalog["shirt"], price_min=50, price_max=100)
+    assert set(titles(in_range)) == {"White linen shirt", "Linen shirt with pocket"}
+
+
+def test_points_of_deleted_products_are_skipped(catalog):
+    Product.objects.filter(pk=catalog["shirt2"].pk).delete()  # not synced yet
+    assert "White linen shirt" not in titles(similar_products(catalog["shirt"]))
+
+
+def test_a_product_not_synced_yet(catalog, make_product):
+    with pytest.raises(ProductNotIndexed):
+        similar_products(make_product(title="New arrival"))
+
+
+def url(product, **params):
+    return f"/api/products/{product.pk}/similar", params
+
+
+def test_api_returns_scored_products(client, catalog):
+    path, params = url(catalog["shirt"], limit=2)
+    response = client.get(path, params)
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert len(results) == 2
+    first = Product.objects.get(pk=results[0]["id"])
+    assert results[0] | {"score": None} == {
+        "id": str(first.pk),
+        "title": first.title,
+        "price": str(first.price),
+        "currency": first.currency,
+        "image_url": first.image_url,
+        "product_url": first.product_url,
+        "score": None,
+    }
+    assert 0 < results[1]["score"] <= results[0]["score"] <= 1
+
+
+def test_api_filters(client, catalog):
+    path, params = url(catalog["shirt"], store_id="shop-b", price_min="10", price_max="70")
+    assert [r["title"] for r in client.get(path, params).json()["results"]] == ["White linen shirt"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "500"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"price_min": "-1"}, "price_min"),
+        ({"price_max": "abc"}, "price_max"),
+        ({"price_min": "50", "price_max": "10"}, "__all__"),
+    ],
+)
+def test_api_validates_parameters(client, catalog, params, field):
+    path, _ = url(catalog["shirt"])
+    response = client.get(path, params)
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+
+
+def test_api_404_for_an_unknown_product(client, catalog):
+    response = client.get("/api/products/00000000-0000-4000-8000-000000000000/similar")
+    assert (response.status_code, response.json()) == (404, {"error": "no such product"})
+
+
+def test_api_503_when_qdrant_is_down(client, make_product, settings):
+    settings.QDRANT = {"URL": f"http://127.0.0.1:{closed_port()}", "API_KEY": "secret-k"}
+    response = client.get(f"/api/products/{make_product().pk}/similar")
+    assert response.status_code == 503
+    assert response.json() == {"error": "similar products are unavailable right now"}

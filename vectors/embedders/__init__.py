@@ -1,0 +1,46 @@
+"""Embedders: products in, L2-normalised float32 vectors of the collection's size out.
+
+`get_embedder()` returns the one chosen by VECTORS_EMBEDDER:
+- "hashing" (default): a deterministic text embedder (feature hashing of title and
+  description). A development stand-in that needs no model weights, so the demo and the
+  tests have meaningful neighbours. It is NOT a substitute for the image model.
+- "fashion-siglip": Marqo FashionSigLIP's vision model through ONNX Runtime, from
+  VECTORS_MODEL_DIR (requirements-vision.txt).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from vectors.embedders.base import Embedder, EmbedFailure, ProductInput
+
+__all__ = ["EmbedFailure", "Embedder", "ProductInput", "get_embedder"]
+
+EMBEDDERS = ("hashing", "fashion-siglip")
+
+
+@lru_cache(maxsize=1)
+def _build(name: str, dimension: int, model_dir: str) -> Embedder:
+    if name == "hashing":
+        from vectors.embedders.hashing import HashingTextEmbedder
+
+        return HashingTextEmbedder(dimension=dimension)
+    if name == "fashion-siglip":
+        from vectors.embedders.siglip import FashionSiglipEmbedder
+
+        return FashionSiglipEmbedder(model_dir=model_dir)
+    raise ValueError(f"Unknown VECTORS_EMBEDDER {name!r}; use one of {', '.join(EMBEDDERS)}.")
+
+
+def get_embedder() -> Embedder:
+    from django.conf import settings
+
+    from vectors.conf import qdrant_config
+
+    return _build(
+        settings.VECTORS_EMBEDDER, qdrant_config().vector_size, settings.VECTORS_MODEL_DIR
+    )
+
+
+def reset_embedder() -> None:
+    _build.cache_clear()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProductInput:
+    """What an embedder may look at."""
+
+    id: str
+    title: str
+    description: str
+    image_url: str
+
+
+@dataclass(frozen=True)
+class EmbedFailure:
+    """A product that could not be embedded this time (its image would not load, say)."""
+
+    reason: str
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+
+    def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
+        """One L2-normalised float32 vector (or a failure) per product, in order."""
+        ...
+
+
+def l2_normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    return (matrix / np.where(norms == 0, 1, norms)).astype(np.float32)

@@ -1,0 +1,72 @@
+"""GET /api/products/<uuid>/similar — JSON for the shop front."""
+
+import logging
+
+from django import forms
+from django.http import JsonResponse
+from django.views.decorators.http import require_safe
+
+from catalog.models import Product
+from vectors.exceptions import VectorStoreError
+from vectors.search import ProductNotIndexed, similar_products
+
+logger = logging.getLogger(__name__)
+
+
+class SimilarQuery(forms.Form):
+    limit = forms.IntegerField(min_value=1, max_value=100, required=False)
+    store_id = forms.CharField(max_length=100, required=False)
+    price_min = forms.DecimalField(min_value=0, max_digits=10, decimal_places=2, required=False)
+    price_max = forms.DecimalField(min_value=0, max_digits=10, decimal_places=2, required=False)
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("price_min"), data.get("price_max")
+        if low is not None and high is not None and low > high:
+            raise forms.ValidationError("price_min must not be above price_max.")
+        return data
+
+
+def _error(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+@require_safe
+def similar(request, product_id):
+    query = SimilarQuery(request.GET)
+    if not query.is_valid():
+        return _error(400, "invalid parameters", fields=query.errors.get_json_data())
+    product = Product.objects.filter(pk=product_id).first()
+    if product is None:
+        return _error(404, "no such product")
+    params = query.cleaned_data
+    try:
+        results = similar_products(
+            product,
+            limit=params["limit"] or 10,
+            store_id=params["store_id"] or None,
+            price_min=params["price_min"],
+            price_max=params["price_max"],
+        )
+    except ProductNotIndexed as exc:
+        return _error(409, str(exc))
+    except VectorStoreError:
+        # Qdrant down or its collection missing: the details are for the logs, not shoppers.
+        logger.warning("similar products for %s failed", product_id, exc_info=True)
+        return _error(503, "similar products are unavailable right now")
+    return JsonResponse(
+        {
+            "results": [
+                {
+                    "id": str(item.product.pk),
+                    "title": item.product.title,
+                    "price": str(item.product.price),
+                    "currency": item.product.currency,
+                    "image_url": item.product.image_url,
+                    "product_url": item.product.product_url,
+                    "score": round(item.score, 6),
+                }
+                for item in results
+            ]
+        }
+    )

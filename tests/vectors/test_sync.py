@@ -106,7 +106,9 @@ def test_title_change_embeds_again(qdrant, config, embedder, make_product):
 
 
 def test_deletes_and_queryset_deletes_remove_points(qdrant, config, embedder, make_product):
-    keep, gone, also_gone = make_product(), make_product(store_id="b"), make_product(store_id="b")
+    keep = make_product()
+    make_product(store_id="b")
+    make_product(store_id="b")
     sync(qdrant, config, embedder)
     Product.objects.filter(store_id="b").delete()
     report = sync(qdrant, config, embedder)
@@ -157,7 +159,7 @@ def test_sync_command_reports_and_exits_non_zero_on_failures(qdrant, collection,
 
 def test_sync_command_without_collection_says_what_to_run(qdrant, make_product):
     make_product()
-    with pytest.raises(CommandError, match="Run manage.py ensure_qdrant_collection"):
+    with pytest.raises(CommandError, match=r"Run manage\.py ensure_qdrant_collection"):
         call_command("sync_vectors", stdout=StringIO(), stderr=StringIO())
     assert ProductChange.objects.count() == 1
 

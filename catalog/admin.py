@@ -13,7 +13,7 @@ IMG_TAG = (
 )
 
 
-def _image_tag(url: str, *, alt: str, size: int) -> str:
+def image_tag(url: str, *, alt: str, size: int) -> str:
     if not is_http_url(url):
         return "—"
     return format_html(IMG_TAG, url, alt, size, size)
@@ -45,11 +45,11 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description="image")
     def thumbnail(self, obj: Product) -> str:
-        return _image_tag(obj.image_url, alt="", size=48)
+        return image_tag(obj.image_url, alt="", size=48)
 
     @admin.display(description="image preview")
     def image_preview(self, obj: Product) -> str:
-        return _image_tag(obj.image_url, alt=obj.title, size=240)
+        return image_tag(obj.image_url, alt=obj.title, size=240)
 
     @admin.display(description="open product page")
     def product_link(self, obj: Product) -> str:

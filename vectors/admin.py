@@ -1,0 +1,87 @@
+"""The product admin, with what the vector index knows: a status column, a "similar
+products" panel and a re-sync action. Added here, so that catalog never imports vectors."""
+
+from django.contrib import admin, messages
+from django.db.models.expressions import RawSQL
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from catalog.admin import ProductAdmin, image_tag
+from catalog.models import Product
+from vectors.exceptions import VectorStoreError
+from vectors.search import ProductNotIndexed, similar_products
+from vectors.sync import request_resync
+
+PANEL_SIZE = 8
+
+# NULL: nothing waiting (the sync delivered the product); 0: waiting; > 0: failed and retrying.
+# The GIN index on product_ids answers it per row.
+PENDING_ATTEMPTS = RawSQL(
+    "SELECT max(c.attempts) FROM catalog_productchange c "
+    "WHERE c.product_ids @> ARRAY[catalog_product.id]",
+    [],
+)
+
+
+admin.site.unregister(Product)
+
+
+@admin.register(Product)
+class ProductWithVectorsAdmin(ProductAdmin):
+    list_display = [*ProductAdmin.list_display, "vector_status"]
+    readonly_fields = [*ProductAdmin.readonly_fields, "similar_products_panel"]
+    fieldsets = [
+        *ProductAdmin.fieldsets,
+        ("Similar products", {"fields": ["similar_products_panel"]}),
+    ]
+    actions = ["resync_vectors"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(pending_attempts=PENDING_ATTEMPTS)
+
+    @admin.display(description="vector")
+    def vector_status(self, obj: Product) -> str:
+        attempts = getattr(obj, "pending_attempts", None)
+        if attempts is None:
+            return "indexed"
+        return "pending" if attempts == 0 else f"retrying ({attempts} failed)"
+
+    @admin.display(description="similar products")
+    def similar_products_panel(self, obj: Product) -> str:
+        if obj.pk is None:
+            return "—"
+        try:
+            results = similar_products(obj, limit=PANEL_SIZE)
+        except ProductNotIndexed:
+            return "Not indexed yet: run manage.py sync_vectors."
+        except VectorStoreError as exc:
+            return f"Unavailable: {exc}"
+        if not results:
+            return "No similar products."
+        return format_html(
+            '<ul style="list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:12px">{}</ul>',
+            format_html_join(
+                "",
+                '<li style="width:120px">{}<br><a href="{}">{}</a><br>{} {} · {}</li>',
+                (
+                    (
+                        image_tag(item.product.image_url, alt=item.product.title, size=96),
+                        reverse("admin:catalog_product_change", args=[item.product.pk]),
+                        item.product.title,
+                        item.product.price,
+                        item.product.currency,
+                        f"{item.score:.2f}",
+                    )
+                    for item in results
+                ),
+            ),
+        )
+
+    @admin.action(description="Re-sync selected products to the vector index")
+    def resync_vectors(self, request, queryset):
+        count = request_resync(product_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(
+            request,
+            f"{count} product(s) queued for the vector sync (manage.py sync_vectors).",
+            messages.SUCCESS,
+        )

@@ -18,7 +18,7 @@ help:
 	@echo "make format  ruff format and autofix"
 	@echo "make clean   remove the virtualenv and var/"
 
-$(INSTALLED): requirements.txt requirements-dev.txt
+$(INSTALLED): requirements.txt requirements-vision.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@

@@ -48,6 +48,58 @@ def check_qdrant_settings(app_configs=None, **kwargs):
     return [_settings_error(problem) for problem in problems]
 
 
+@register("qdrant")
+def check_embedder_setting(app_configs=None, **kwargs):
+    from django.conf import settings
+
+    from vectors.embedders import EMBEDDERS
+
+    if settings.VECTORS_EMBEDDER in EMBEDDERS:
+        return []
+    return [
+        Error(
+            f"VECTORS_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not "
+            f"{settings.VECTORS_EMBEDDER!r}.",
+            hint="Use hashing for development, fashion-siglip (with VECTORS_MODEL_DIR) in "
+            "production.",
+            id="vectors.E006",
+        )
+    ]
+
+
+@register("qdrant", deploy=True)
+def check_embedder_dimension(app_configs=None, **kwargs):
+    """Loads the model once (so only under --deploy): its vectors must fit the collection."""
+    from django.conf import settings
+
+    from vectors.embedders import EMBEDDERS, get_embedder
+
+    config, problems = _settings()
+    if problems or settings.VECTORS_EMBEDDER not in EMBEDDERS:
+        return []
+    try:
+        embedder = get_embedder()
+    except (OSError, ValueError, ImportError) as exc:
+        return [
+            Error(
+                f"The {settings.VECTORS_EMBEDDER} embedder cannot be loaded: {exc}",
+                hint="Install requirements-vision.txt and put the model in VECTORS_MODEL_DIR.",
+                id="vectors.E007",
+            )
+        ]
+    if embedder.dimension != config.vector_size:
+        return [
+            Error(
+                f"The {embedder.name} embedder makes {embedder.dimension}-dimensional vectors; "
+                f"QDRANT_VECTOR_SIZE is {config.vector_size}.",
+                hint="Set QDRANT_VECTOR_SIZE to the model's dimension and re-index "
+                "(manage.py reindex_vectors), or use the matching model.",
+                id="vectors.E008",
+            )
+        ]
+    return []
+
+
 @register("qdrant", deploy=True)
 def check_qdrant_collection(app_configs=None, **kwargs):
     # Imported here so that a plain `manage.py check` never loads the client.

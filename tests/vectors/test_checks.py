@@ -1,10 +1,19 @@
+import numpy as np
+import pytest
 from django.core.checks import Error
 
 from tests.helpers import closed_port
 from tests.vectors.helpers import add_points, create_alias, make_collection
-from vectors.checks import check_qdrant_collection, check_qdrant_settings
+from tests.vectors.onnx_models import build_vision_model
+from vectors.checks import (
+    check_embedder_dimension,
+    check_embedder_setting,
+    check_qdrant_collection,
+    check_qdrant_settings,
+)
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
+from vectors.embedders import reset_embedder
 
 ENSURE_HINT = "Run manage.py ensure_qdrant_collection."
 
@@ -104,3 +113,53 @@ def test_live_check_reports_an_unreachable_server(settings):
         )
     ]
     assert get_qdrant_client(probe=True).config.check_timeout == 2
+
+
+def test_an_unknown_embedder_is_an_error(settings):
+    settings.VECTORS_EMBEDDER = "clip"
+    assert check_embedder_setting() == [
+        Error(
+            "VECTORS_EMBEDDER must be one of hashing, fashion-siglip, not 'clip'.",
+            hint="Use hashing for development, fashion-siglip (with VECTORS_MODEL_DIR) in "
+            "production.",
+            id="vectors.E006",
+        )
+    ]
+
+
+@pytest.fixture
+def fresh_embedder():
+    reset_embedder()
+    yield
+    reset_embedder()
+
+
+def test_the_embedder_must_fit_the_collection(settings, tmp_path, qdrant_settings, fresh_embedder):
+    build_vision_model(tmp_path, np.ones((3, 512), dtype=np.float32))
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    settings.VECTORS_MODEL_DIR = str(tmp_path)
+    assert check_embedder_dimension() == [
+        Error(
+            "The fashion-siglip embedder makes 512-dimensional vectors; QDRANT_VECTOR_SIZE is 768.",
+            hint="Set QDRANT_VECTOR_SIZE to the model's dimension and re-index "
+            "(manage.py reindex_vectors), or use the matching model.",
+            id="vectors.E008",
+        )
+    ]
+    reset_embedder()
+    settings.QDRANT = settings.QDRANT | {"VECTOR_SIZE": "512"}
+    assert check_embedder_dimension() == []
+
+
+def test_a_missing_model_is_reported(settings, tmp_path, qdrant_settings, fresh_embedder):
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    settings.VECTORS_MODEL_DIR = str(tmp_path)
+    [error] = check_embedder_dimension()
+    assert error.id == "vectors.E007"
+    assert error.msg.startswith(
+        f"The fashion-siglip embedder cannot be loaded: No ONNX vision model in {tmp_path}"
+    )
+
+
+def test_the_hashing_embedder_always_fits(qdrant_settings, fresh_embedder):
+    assert check_embedder_dimension() == []

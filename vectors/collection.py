@@ -187,6 +187,22 @@ def collection_inspect(
     )
 
 
+def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -> None:
+    """A collection with the configured spec under `name` (no alias), payload indexes
+    included."""
+    client.create_collection(
+        collection_name=name,
+        vectors_config=_vector_params(config),
+        on_disk_payload=True,
+        shard_number=config.shard_number,
+        replication_factor=config.replication_factor,
+        write_consistency_factor=config.write_consistency_factor,
+        quantization_config=_quantization(config),
+    )
+    if not client.is_local:
+        _add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
+
+
 def _create(*, client: GuardedClient, config: QdrantConfig) -> None:
     physical = first_physical_name(config)
     # Another process may win the race, or a crashed run may have left it: verified below.

@@ -216,3 +216,65 @@ def test_saves_survive_an_outage_and_sync_catches_up_after(
     assert pending_count() == 0
     assert points(get_qdrant_client(), config.collection) == expected_points()
     assert set(expected_points()) == {str(kept.pk), str(changed.pk), str(added.pk)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_watch_mode_delivers_changes_as_they_come_and_stops_on_sigterm(tmp_path, settings):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import PROJECT_DIR, manage_env
+    from vectors.client import reset_qdrant_clients
+    from vectors.conf import qdrant_config
+
+    db = settings.DATABASES["default"]
+    path = str(tmp_path / "qdrant")
+    env = manage_env(
+        {
+            "DJANGO_DEBUG": "1",
+            "QDRANT_PATH": path,
+            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}"
+            f"/{db['NAME']}",
+        }
+    )
+    assert (
+        subprocess.run(
+            [sys.executable, "manage.py", "ensure_qdrant_collection"],
+            cwd=PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "sync_vectors", "--watch", "--interval", "0.2"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout.readline().startswith("Watching the product change log")
+        Product.objects.create(
+            store_id="s",
+            external_id="w1",
+            title="Watched shirt",
+            price="1.00",
+            product_url="https://s.example/w1",
+        )
+        line = worker.stdout.readline()  # blocks until the worker has delivered it
+        assert line.startswith("Synced 1 products: 1 embedded")
+        assert pending_count() == 0
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=20)
+    assert worker.returncode == 0, err
+    assert out.strip().endswith("Stopped.")
+    settings.QDRANT = {"PATH": path}  # now that the worker let go of the store
+    assert set(points(get_qdrant_client(), qdrant_config().collection)) == {
+        str(p.pk) for p in Product.objects.all()
+    }
+    reset_qdrant_clients()

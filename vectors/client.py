@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import fcntl
 import functools
 import inspect
 import logging
+import os
 import threading
 import time
 import warnings
@@ -118,9 +121,10 @@ class GuardedClient:
     dictionaries and SQLite, and corrupts them under concurrent writes from threads.
     """
 
-    def __init__(self, client: Any, config: QdrantConfig):
+    def __init__(self, client: Any, config: QdrantConfig, store_lock: Any = None):
         self._client = client
         self.config = config
+        self._store_lock = store_lock
         self._call_lock = threading.RLock() if config.is_local else None
 
     @property
@@ -203,25 +207,54 @@ def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
     return options
 
 
-def _open_local(config: QdrantConfig, *, wait: float) -> QdrantClient:
-    if config.is_memory:
-        return QdrantClient(location=":memory:", force_disable_check_same_thread=True)
-    deadline = time.monotonic() + wait
-    while True:
+class _StoreLock:
+    """An exclusive lock on an embedded store, taken *before* qdrant-client opens it.
+
+    Local mode reads the store's meta.json first and locks the folder after: a second
+    process that reads while the first is still writing, and gets the lock once the first
+    has closed, would work from stale data (and could overwrite a collection created
+    meanwhile). Holding our own lock around the whole open-use-close closes that gap.
+    """
+
+    def __init__(self, path: str):
+        os.makedirs(path, exist_ok=True)
+        self._file = open(os.path.join(path, ".catalog-open.lock"), "a+")  # noqa: SIM115
+
+    def try_acquire(self) -> bool:
         try:
-            return QdrantClient(path=config.path, force_disable_check_same_thread=True)
-        except RuntimeError as exc:
-            if "already accessed" not in str(exc):
-                raise VectorStoreUnavailable(f"{config.label}: {_reason(exc)}") from exc
-            if time.monotonic() >= deadline:
-                raise VectorStoreUnavailable(
-                    f"{config.label} is in use by another process (embedded Qdrant allows one "
-                    "process per path). Stop the other process (runserver, sync_vectors), or run "
-                    "a Qdrant server and set QDRANT_URL."
-                ) from exc
-            time.sleep(LOCK_RETRY_SECONDS)
-        except OSError as exc:
-            raise VectorStoreUnavailable(f"{config.label} cannot be opened: {exc}") from exc
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+def _open_local(config: QdrantConfig, *, wait: float) -> tuple[QdrantClient, _StoreLock | None]:
+    if config.is_memory:
+        return QdrantClient(location=":memory:", force_disable_check_same_thread=True), None
+    deadline = time.monotonic() + wait
+    try:
+        store_lock = _StoreLock(config.path)
+    except OSError as exc:
+        raise VectorStoreUnavailable(f"{config.label} cannot be opened: {exc}") from exc
+    while not store_lock.try_acquire():
+        if time.monotonic() >= deadline:
+            store_lock.release()
+            raise VectorStoreUnavailable(
+                f"{config.label} is in use by another process (embedded Qdrant allows one "
+                "process per path). Stop the other process (runserver, sync_vectors), or run "
+                "a Qdrant server and set QDRANT_URL."
+            )
+        time.sleep(LOCK_RETRY_SECONDS)
+    try:
+        return QdrantClient(path=config.path, force_disable_check_same_thread=True), store_lock
+    except (RuntimeError, OSError) as exc:
+        store_lock.release()
+        raise VectorStoreUnavailable(f"{config.label} cannot be opened: {_reason(exc)}") from exc
 
 
 def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
@@ -250,7 +283,9 @@ def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
         if client is None:
             if config.is_local:
                 wait = config.check_timeout if probe else config.timeout
-                raw = _open_local(config, wait=wait)
+                raw, store_lock = _open_local(config, wait=wait)
+                client = _clients[key] = GuardedClient(raw, config, store_lock=store_lock)
+                return client
             else:
                 timeout = config.check_timeout if probe else config.timeout
                 raw = _quietly(QdrantClient, **_server_options(config, timeout))

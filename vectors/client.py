@@ -165,6 +165,8 @@ class GuardedClient:
                 asyncio.run(result)
         except Exception:  # noqa: S110 - closing at exit must never raise
             pass
+        if self._store_lock is not None:
+            self._store_lock.release()  # only once the store is saved and closed
 
 
 class AsyncLocalClient:

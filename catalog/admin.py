@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db import models
 from django.utils.html import format_html
 
+from catalog.admin_paging import CurrencyFilter, FastPaginator, StoreFilter
 from catalog.models import Product
 from catalog.validators import is_http_url
 
@@ -23,7 +24,7 @@ def image_tag(url: str, *, alt: str, size: int) -> str:
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "title", "store_id", "price_with_currency", "created_at"]
     list_display_links = ["title"]
-    list_filter = ["store_id", "currency"]
+    list_filter = [StoreFilter, CurrencyFilter]
     search_fields = ["title", "=external_id"]
     readonly_fields = ["id", "image_preview", "product_link", "created_at", "updated_at"]
     fieldsets = [
@@ -33,6 +34,7 @@ class ProductAdmin(admin.ModelAdmin):
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
     list_per_page = 50
+    paginator = FastPaginator
     # Django 6 will assume https for a URL typed without a scheme; do so already.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # An exact COUNT(*) over the whole table on every page view is what makes a big

@@ -1,11 +1,11 @@
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models.functions import Now, Upper
 
 from catalog.validators import validate_currency_code, validate_http_url
 
@@ -59,9 +59,19 @@ class Product(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["external_id"], name="catalog_prod_external_id_idx"),
-            models.Index(fields=["store_id"], name="catalog_prod_store_id_idx"),
-            models.Index(fields=["created_at"], name="catalog_prod_created_at_idx"),
+            # Admin search: `=external_id` compiles to UPPER(external_id) = UPPER(%s), and
+            # `title` to UPPER(title) LIKE UPPER('%term%'): index exactly those expressions.
+            models.Index(Upper("external_id"), name="catalog_prod_external_id_idx"),
+            GinIndex(
+                OpClass(Upper("title"), name="gin_trgm_ops"), name="catalog_prod_title_trgm_idx"
+            ),
+            # Filtering by store (or currency) newest first, and their filter choices.
+            models.Index(fields=["store_id", "created_at", "id"], name="catalog_prod_store_id_idx"),
+            models.Index(fields=["currency"], name="catalog_prod_currency_idx"),
+            # The default ordering (-created_at, -id), scanned backwards; deep pages read
+            # only this index (see catalog.admin).
+            models.Index(fields=["created_at", "id"], name="catalog_prod_created_at_idx"),
+            models.Index(fields=["price"], name="catalog_prod_price_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

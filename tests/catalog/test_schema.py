@@ -93,21 +93,28 @@ def test_orm_creates_get_a_python_uuid(make_product):
     assert Product.objects.filter(pk=product.pk).exists()
 
 
-def test_named_indexes_exist_on_external_id_store_id_and_created_at():
+def test_named_indexes_serve_lookups_admin_search_filters_and_ordering():
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'catalog_product'"
         )
-        indexes = dict(cursor.fetchall())
-    expected = {
-        "catalog_prod_external_id_idx": "(external_id)",
-        "catalog_prod_store_id_idx": "(store_id)",
-        "catalog_prod_created_at_idx": "(created_at)",
-        "catalog_product_store_external_uniq": "(store_id, external_id)",
+        indexes = {name: definition.split(" USING ")[1] for name, definition in cursor.fetchall()}
+    assert indexes == {
+        "catalog_product_pkey": "btree (id)",
+        "catalog_product_store_external_uniq": "btree (store_id, external_id)",
+        "catalog_prod_external_id_idx": "btree (upper((external_id)::text))",
+        "catalog_prod_title_trgm_idx": "gin (upper((title)::text) gin_trgm_ops)",
+        "catalog_prod_store_id_idx": "btree (store_id, created_at, id)",
+        "catalog_prod_currency_idx": "btree (currency)",
+        "catalog_prod_created_at_idx": "btree (created_at, id)",
+        "catalog_prod_price_idx": "btree (price)",
     }
-    for name, columns in expected.items():
-        assert indexes[name].endswith(f"USING btree {columns}"), indexes[name]
-    assert indexes["catalog_product_store_external_uniq"].startswith("CREATE UNIQUE INDEX")
+
+
+def test_pg_trgm_extension_is_installed():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        assert cursor.fetchone() == (1,)
 
 
 def test_constraints_are_named_in_the_database():

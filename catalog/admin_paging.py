@@ -18,6 +18,8 @@ from django.utils.functional import cached_property
 
 # Up to this many matches, the count is exact.
 EXACT_COUNT_LIMIT = 10_000
+# Planner estimates above this multiple of the limit are trusted without counting at all.
+CLEARLY_LARGE = 5
 # From this offset on, a page is fetched by id (the OFFSET walks the index, not the rows).
 DEFERRED_JOIN_OFFSET = 1_000
 
@@ -37,11 +39,18 @@ class FastPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        bounded = self.object_list.order_by()[: EXACT_COUNT_LIMIT + 1].count()
-        if bounded <= EXACT_COUNT_LIMIT:
-            return bounded
+        # values("pk"): annotations (the vector status) stay out of the count.
+        ids = self.object_list.order_by().values("pk")
+        estimate = planner_estimate(ids)
+        if estimate <= CLEARLY_LARGE * EXACT_COUNT_LIMIT:
+            bounded = ids[: EXACT_COUNT_LIMIT + 1].count()
+            if bounded <= EXACT_COUNT_LIMIT:
+                return bounded
+            estimate = max(estimate, bounded)
+        # The planner is far past the limit: counting even the first rows would cost more
+        # than the page itself (a search matching 100,000 titles, say).
         self.estimated = True
-        return max(planner_estimate(self.object_list.order_by()), bounded)
+        return estimate
 
     def page(self, number) -> Page:
         number = self.validate_number(number)

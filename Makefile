@@ -9,7 +9,7 @@ MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test lint format clean
+.PHONY: help install db run test browser lint format clean
 
 help:
 	@echo "make run     set everything up and serve on http://127.0.0.1:$(PORT)/admin/"
@@ -34,13 +34,26 @@ db: install
 
 run: db
 	$(MANAGE) ensure_qdrant_collection
+	$(MANAGE) load_demo --image-base http://127.0.0.1:$(PORT)
+	$(MANAGE) sync_vectors
 	$(MANAGE) ensure_superuser
 	@echo "Serving http://127.0.0.1:$(PORT)/admin/ (Ctrl-C to stop)"
 	$(MANAGE) runserver 127.0.0.1:$(PORT)
 
-test: install
+test: install browser
 	@DJANGO_SETTINGS_MODULE=tests.settings $(MANAGE) ensure_database --verbosity 0
 	$(BIN)/pytest
+
+# The browser test drives Debian's Chromium; install it where missing and allowed (root).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's chromium for the browser test..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "Note: /usr/bin/chromium is missing; the browser test will be skipped (sudo apt-get install chromium)."; \
+		fi; \
+	fi
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from catalog.views import demo_image
 from config.health import healthz
 from vectors.views import similar
 
@@ -12,4 +13,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/products/<uuid:product_id>/similar", similar, name="similar-products"),
+    path("demo/images/<str:name>.svg", demo_image, name="demo-image"),
 ]

@@ -25,3 +25,11 @@ def make_product(db):
         return Product.objects.create(**values)
 
     return make
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Expose each phase's report on the test item (the browser test screenshots failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

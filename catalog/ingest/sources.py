@@ -55,6 +55,28 @@ def detect_format(source: str) -> str:
     return fmt
 
 
+def _saved_store_api_feed(path: Path, stack: contextlib.ExitStack) -> Feed:
+    """A Store API answer saved to a file (a JSON array of its products): the demo catalog,
+    or a shop's export."""
+    handle = stack.enter_context(files.open_feed(path, binary=False))
+    total = path.stat().st_size
+
+    def records():
+        for record in files.read_json_array(handle):
+            if record.error:
+                yield record
+            else:
+                yield woocommerce.store_api_product(record.data)
+
+    return Feed(
+        records=records(),
+        label=str(path),
+        fraction=lambda: files.fraction_read(handle, total),
+        incomplete=lambda: None,
+        stack=stack,
+    )
+
+
 def open_feed(
     source: str,
     *,
@@ -79,6 +101,8 @@ def open_feed(
             incomplete=lambda: None,
             stack=stack,
         )
+    if fmt == "woocommerce-store" and not is_url(source):
+        return _saved_store_api_feed(Path(source), stack)
     if not is_url(source):
         raise SourceError(f"--format {fmt} needs an http(s) URL, not {source!r}.")
     if fmt == "woocommerce-rest" and not credentials:

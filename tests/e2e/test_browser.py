@@ -1,0 +1,123 @@
+"""A newcomer's walk through the demo catalog, in a real browser (Debian's Chromium driven by
+Playwright) against the real app served by pytest-django's live server."""
+
+import os
+import re
+import shutil
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from catalog.models import Product
+from tests.helpers import PROJECT_DIR
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = PROJECT_DIR / "test-artifacts"
+# Chromium runs as root here, and must not try to reach the (closed) network on its own.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread, which makes Django refuse
+    # database calls here as if they came from async code; they do not.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, request):
+    page = browser.new_page()
+    yield page
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    page.close()
+
+
+@pytest.fixture
+def demo_site(live_server, settings):
+    settings.QDRANT = {"PATH": ":memory:"}
+    quiet = {"stdout": StringIO(), "stderr": StringIO()}
+    call_command("ensure_qdrant_collection", **quiet)
+    call_command("load_demo", "--image-base", live_server.url, **quiet)
+    call_command("sync_vectors", **quiet)
+    get_user_model().objects.create_superuser("admin", "admin@example.com", "demo-password")
+    return live_server.url
+
+
+def row_titles(page) -> list[str]:
+    return page.locator("#result_list tbody th a").all_inner_texts()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_newcomer_browses_the_demo_catalog(demo_site, page):
+    page.goto(f"{demo_site}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "demo-password")
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+    page.goto(f"{demo_site}/admin/catalog/product/")
+    assert len(row_titles(page)) == 50
+    assert "300 products" in page.locator(".paginator").inner_text()
+    # Thumbnails are served by the app itself and actually load.
+    first_image = page.locator("#result_list tbody img").first
+    first_image.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=first_image.element_handle()
+    )
+
+    page.fill("#searchbar", "linen")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url(re.compile(r"q=linen"))
+    titles = row_titles(page)
+    assert titles and all("linen" in title.lower() for title in titles)
+
+    page.goto(f"{demo_site}/admin/catalog/product/")
+    page.click("#changelist-filter a:text-is('maison-lune')")
+    page.wait_for_url(re.compile(r"store_id=maison-lune"))
+    expected = Product.objects.filter(store_id="maison-lune").count()
+    assert f"{expected} products" in page.locator(".paginator").inner_text()
+
+    first = row_titles(page)[0]
+    page.click(f"#result_list tbody th a:text-is('{first}')")
+    page.wait_for_url(re.compile(r"/change/"))
+    panel = page.locator("fieldset:has(h2:text-is('Similar products'))")
+    similar = panel.locator("a").all_inner_texts()
+    assert len(similar) == 8
+    assert first not in similar
+    panel.locator("a").first.click()
+    page.wait_for_function(
+        "title => document.querySelector('#id_title')?.value === title", arg=similar[0]
+    )
+    assert page.locator("#id_title").input_value() == similar[0]
+    if os.environ.get("E2E_SCREENSHOTS"):  # to look at it: E2E_SCREENSHOTS=1 make test
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "product-page.png"), full_page=True)

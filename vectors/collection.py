@@ -187,9 +187,7 @@ def collection_inspect(
     )
 
 
-def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -> None:
-    """A collection with the configured spec under `name` (no alias), payload indexes
-    included."""
+def _create_collection(*, client: GuardedClient, config: QdrantConfig, name: str) -> None:
     client.create_collection(
         collection_name=name,
         vectors_config=_vector_params(config),
@@ -199,6 +197,12 @@ def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -
         write_consistency_factor=config.write_consistency_factor,
         quantization_config=_quantization(config),
     )
+
+
+def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -> None:
+    """A collection with the configured spec under `name` (no alias), payload indexes
+    included."""
+    _create_collection(client=client, config=config, name=name)
     if not client.is_local:
         _add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
 
@@ -207,15 +211,7 @@ def _create(*, client: GuardedClient, config: QdrantConfig) -> None:
     physical = first_physical_name(config)
     # Another process may win the race, or a crashed run may have left it: verified below.
     with contextlib.suppress(CollectionAlreadyExists):
-        client.create_collection(
-            collection_name=physical,
-            vectors_config=_vector_params(config),
-            on_disk_payload=True,
-            shard_number=config.shard_number,
-            replication_factor=config.replication_factor,
-            write_consistency_factor=config.write_consistency_factor,
-            quantization_config=_quantization(config),
-        )
+        _create_collection(client=client, config=config, name=physical)
     try:
         client.update_collection_aliases(
             change_aliases_operations=[

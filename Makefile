@@ -9,14 +9,15 @@ MANAGE := $(BIN)/python manage.py
 INSTALLED := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install db run test browser lint format clean
+.PHONY: help install db run test browser lint format stop clean
 
 help:
 	@echo "make run     set everything up and serve on http://127.0.0.1:$(PORT)/admin/"
 	@echo "make test    set everything up and run the test suite"
 	@echo "make lint    ruff check and format check"
 	@echo "make format  ruff format and autofix"
-	@echo "make clean   remove the virtualenv and var/"
+	@echo "make stop    stop the project-local PostgreSQL cluster, if one runs"
+	@echo "make clean   stop it, remove the virtualenv and var/"
 
 $(INSTALLED): requirements.txt requirements-vision.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +29,11 @@ install: $(INSTALLED)
 # Local development: DEBUG on unless the environment says otherwise.
 run db: export DJANGO_DEBUG ?= 1
 
+# DATABASE_URL, else the server on 127.0.0.1:5432, else a project-local cluster under var/
+# (config/devdb.py says which, and starts the local one when it is that).
 db: install
+	$(eval export DATABASE_URL := $(shell $(BIN)/python -m config.devdb url))
+	@test -n "$(DATABASE_URL)" || exit 1  # config/devdb.py has said why
 	$(MANAGE) ensure_database
 	$(MANAGE) migrate --noinput
 
@@ -63,5 +68,8 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-clean:
+stop:
+	@$(BIN)/python -m config.devdb stop
+
+clean: stop
 	rm -rf $(VENV) var

@@ -9,11 +9,20 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def setup_django(database: str) -> None:
-    """Point Django at `database` (same server as DATABASE_URL), create and migrate it."""
+def setup_django(database: str, *, production: bool = False) -> None:
+    """Point Django at `database` (same server as DATABASE_URL), create and migrate it.
+
+    `production`: DEBUG off, as deployed; development mode re-scans static files on every
+    request (WhiteNoise's autorefresh), which would swamp a page-speed measurement.
+    """
     sys.path.insert(0, str(PROJECT_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_DEBUG", "1")
+    if production:
+        os.environ["DJANGO_DEBUG"] = "0"
+        os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-not-a-secret")
+        os.environ["DJANGO_HTTPS"] = "0"  # the test client speaks plain HTTP
+    else:
+        os.environ.setdefault("DJANGO_DEBUG", "1")
     import environ
 
     base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/catalog")

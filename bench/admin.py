@@ -143,9 +143,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    setup_django(BENCH_DB)
+    setup_django(BENCH_DB, production=True)
 
-    from django.conf import settings
     from django.contrib import admin
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -153,7 +152,6 @@ def main() -> None:
     from django.urls import path
 
     load(args.n)
-    settings.DEBUG = False  # no query log
     urls = types.ModuleType("bench_admin_urls")
     urls.urlpatterns = [
         path("admin/", admin.site.urls),

@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.db import models
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from catalog.admin_paging import CurrencyFilter, FastPaginator, StoreFilter
 from catalog.models import Product
@@ -40,6 +42,16 @@ class ProductAdmin(admin.ModelAdmin):
     # An exact COUNT(*) over the whole table on every page view is what makes a big
     # changelist slow; the filtered count is still shown.
     show_full_result_count = False
+
+    def action_checkbox(self, obj: Product) -> str:
+        # Django's own markup, built directly: Django renders the checkbox widget's templates
+        # once per row, a third of the changelist's rendering time at 50 rows.
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(gettext("Select this object for an action - {}"), str(obj)),
+        )
 
     @admin.display(description="price", ordering="price")
     def price_with_currency(self, obj: Product) -> str:

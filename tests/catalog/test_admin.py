@@ -123,3 +123,14 @@ def test_products_without_an_image_show_no_img_tag(admin_client, make_product):
     product = make_product(image_url="")
     content = admin_client.get(change_url(product)).content.decode()
     assert "<img " not in content.split('id="content"')[1]
+
+
+def test_the_fast_action_checkbox_is_django_s_own_markup(make_product):
+    from django.contrib import admin as django_admin
+
+    from catalog.admin import ProductAdmin
+
+    product = make_product(title='Shirt <b>"quoted"</b> & co')
+    ours = ProductAdmin(Product, django_admin.site).action_checkbox(product)
+    django_s = django_admin.ModelAdmin(Product, django_admin.site).action_checkbox(product)
+    assert ours == django_s

@@ -4,7 +4,12 @@ from django.db import models
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
-from catalog.admin_paging import CurrencyFilter, FastPaginator, StoreFilter
+from catalog.admin_paging import (
+    CheapLinksChangeList,
+    CurrencyFilter,
+    FastPaginator,
+    StoreFilter,
+)
 from catalog.models import Product
 from catalog.validators import is_http_url
 
@@ -42,6 +47,9 @@ class ProductAdmin(admin.ModelAdmin):
     # An exact COUNT(*) over the whole table on every page view is what makes a big
     # changelist slow; the filtered count is still shown.
     show_full_result_count = False
+
+    def get_changelist(self, request, **kwargs):
+        return CheapLinksChangeList
 
     def action_checkbox(self, obj: Product) -> str:
         # Django's own markup, built directly: Django renders the checkbox widget's templates

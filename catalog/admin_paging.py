@@ -5,6 +5,7 @@
   first find their 50 ids through the index alone, then fetch just those rows.
 - `DistinctValuesFilter`: filter choices by a loose index scan (a recursive query that jumps
   from one distinct value to the next in the index), not a DISTINCT over every product.
+- `CheapLinksChangeList`: the rows' links keep the list's filters without a URL resolve a row.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.utils.functional import cached_property
@@ -99,3 +101,18 @@ class StoreFilter(DistinctValuesFilter):
 class CurrencyFilter(DistinctValuesFilter):
     title = "currency"
     parameter_name = column = "currency"
+
+
+class CheapLinksChangeList(ChangeList):
+    """Row links carry the list's filters exactly as Django's do, but computed once per page:
+    Django's add_preserved_filters resolves every row's URL again (a few ms a page)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only the row links read cl.preserved_filters (the page's other links use the
+        # template context's copy); url_for_result adds them instead.
+        self._row_link_query, self.preserved_filters = self.preserved_filters, ""
+
+    def url_for_result(self, result) -> str:
+        url = super().url_for_result(result)
+        return f"{url}?{self._row_link_query}" if self._row_link_query else url

@@ -4,6 +4,7 @@ Small data, with the paging thresholds lowered so that the estimate and the defe
 are exercised (the speed itself is measured by bench/admin.py)."""
 
 import pytest
+from django.contrib.admin.views.main import ChangeList
 from django.urls import reverse
 
 from catalog import admin, admin_paging
@@ -109,3 +110,17 @@ def test_filtered_counts_stay_exact_when_small(admin_client, products, monkeypat
         10,
         False,
     )
+
+
+def test_row_links_keep_the_filters_exactly_as_django_does(admin_client, products, monkeypatch):
+    import re
+
+    params = {"store_id": "shop-1", "o": "4", "q": "item"}
+    ours = admin_client.get(CHANGELIST, params).content.decode()
+    monkeypatch.setattr(
+        admin.ProductAdmin, "get_changelist", lambda self, request, **kwargs: ChangeList
+    )
+    django_s = admin_client.get(CHANGELIST, params).content.decode()
+    row_links = re.compile(r'<th class="field-title"><a href="([^"]+)"')
+    assert row_links.findall(ours) == row_links.findall(django_s)
+    assert "_changelist_filters=" in row_links.findall(ours)[0]

@@ -50,6 +50,11 @@ class ShopServer:
 
         self.routes[path] = handle
 
+    def alter(self, path: str, change: Callable[[dict[str, str], Response], Response]) -> None:
+        """From now on, answer `path` with change(query, the answer it gave so far)."""
+        normal = self.routes[path]
+        self.routes[path] = lambda query: change(query, normal(query))
+
     def fail_first(self, path: str, *responses: Response) -> None:
         """Answer the next requests to `path` with `responses`, then as before."""
         normal = self.routes[path]

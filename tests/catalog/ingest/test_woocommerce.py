@@ -136,18 +136,23 @@ def test_a_500_then_success_is_retried(shop, run_import):
     assert len(shop.requests_to(STORE_PATH)) == 3
 
 
-def test_a_shop_that_keeps_failing_keeps_what_was_read_and_prunes_nothing(shop, run_import):
-    products = [store_product(i) for i in range(1, 151)]
-    shop.paginate(STORE_PATH, products)
+@pytest.fixture
+def imported_shop(shop, run_import):
+    """A shop of 150 products (two pages) whose catalog was imported once."""
+    shop.paginate(STORE_PATH, [store_product(i) for i in range(1, 151)])
     run_import(shop.base + STORE_PATH)
-    page_two = shop.routes[STORE_PATH]
+    return shop
 
-    def broken(query):
-        if query.get("page") == "2":
-            return 503, {}, {"code": "unavailable"}
-        return page_two(query)
 
-    shop.routes[STORE_PATH] = broken
+def on_page_two(change):
+    return lambda query, answer: change(answer) if query.get("page") == "2" else answer
+
+
+def test_a_shop_that_keeps_failing_keeps_what_was_read_and_prunes_nothing(
+    imported_shop, run_import
+):
+    shop = imported_shop
+    shop.alter(STORE_PATH, on_page_two(lambda answer: (503, {}, {"code": "unavailable"})))
     result = run_import(shop.base + STORE_PATH, "--prune")
     assert str(result.error).startswith(
         f"The feed broke off: {shop.base}{STORE_PATH}: HTTP 503 unavailable"
@@ -213,19 +218,12 @@ def test_rest_api_without_credentials_says_which_variables(shop, run_import, set
     assert shop.requests == []
 
 
-def test_a_catalog_that_changes_while_paging_is_not_pruned(shop, run_import):
-    products = [store_product(i) for i in range(1, 151)]
-    shop.paginate(STORE_PATH, products)
-    run_import(shop.base + STORE_PATH)
-    paginate = shop.routes[STORE_PATH]
-
-    def growing(query):
-        status, headers, body = paginate(query)
-        if query.get("page") == "2":
-            headers = headers | {"X-WP-Total": "151"}
-        return status, headers, body
-
-    shop.routes[STORE_PATH] = growing
+def test_a_catalog_that_changes_while_paging_is_not_pruned(imported_shop, run_import):
+    shop = imported_shop
+    shop.alter(
+        STORE_PATH,
+        on_page_two(lambda answer: (answer[0], answer[1] | {"X-WP-Total": "151"}, answer[2])),
+    )
     result = run_import(shop.base + STORE_PATH, "--prune")
     assert "Not pruned: the shop's product count changed while paging" in result.out
 

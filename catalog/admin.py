@@ -9,6 +9,7 @@ from catalog.admin_paging import (
     CurrencyFilter,
     FastPaginator,
     StoreFilter,
+    known_product_count,
 )
 from catalog.models import Product
 from catalog.validators import is_http_url
@@ -50,6 +51,15 @@ class ProductAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CheapLinksChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return self.paginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            known_count=known_product_count(request),
+        )
 
     def action_checkbox(self, obj: Product) -> str:
         # Django's own markup, built directly: Django renders the checkbox widget's templates

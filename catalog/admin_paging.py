@@ -3,6 +3,8 @@
 - `FastPaginator`: counts exactly only up to a bound (a LIMIT-ed count, cheap whatever the
   table's size) and beyond it shows PostgreSQL's planner estimate, marked as such; deep pages
   first find their 50 ids through the index alone, then fetch just those rows.
+- `StoreFilter` and `known_product_count`: stores, and exact counts for the whole catalog or
+  one store, from the small catalog_store table that triggers keep (migration 0005).
 - `DistinctValuesFilter`: filter choices by a loose index scan (a recursive query that jumps
   from one distinct value to the next in the index), not a DISTINCT over every product.
 - `CheapLinksChangeList`: the rows' links keep the list's filters without a URL resolve a row.
@@ -16,7 +18,10 @@ from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection
+from django.db.models import Sum
 from django.utils.functional import cached_property
+
+from catalog.models import Store
 
 # Up to this many matches, the count is exact.
 EXACT_COUNT_LIMIT = 10_000
@@ -39,8 +44,14 @@ def planner_estimate(queryset) -> int:
 class FastPaginator(Paginator):
     estimated = False
 
+    def __init__(self, *args, known_count: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.known_count = known_count
+
     @cached_property
     def count(self) -> int:
+        if self.known_count is not None:
+            return self.known_count
         # values("pk"): annotations (the vector status) stay out of the count.
         ids = self.object_list.order_by().values("pk")
         estimate = planner_estimate(ids)
@@ -93,9 +104,38 @@ class DistinctValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
-class StoreFilter(DistinctValuesFilter):
+class StoreFilter(admin.SimpleListFilter):
+    """Stores and their product counts from the small catalog_store table."""
+
     title = "store"
-    parameter_name = column = "store_id"
+    parameter_name = "store_id"
+
+    def lookups(self, request, model_admin):
+        return [
+            (store.store_id, f"{store.store_id} ({store.product_count:,})")
+            for store in Store.objects.all()
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(store_id=self.value())
+        return queryset
+
+
+# Query parameters that do not change which products are listed.
+NOT_FILTERS = {"p", "o", "e", "_changelist_filters"}
+
+
+def known_product_count(request) -> int | None:
+    """The exact count for the whole catalog or one store, from catalog_store; None when a
+    search or another filter is active (the paginator counts those)."""
+    filters = set(request.GET) - NOT_FILTERS
+    if not filters:
+        return Store.objects.aggregate(total=Sum("product_count"))["total"] or 0
+    if filters == {StoreFilter.parameter_name}:
+        store = Store.objects.filter(store_id=request.GET[StoreFilter.parameter_name]).first()
+        return store.product_count if store else 0
+    return None
 
 
 class CurrencyFilter(DistinctValuesFilter):

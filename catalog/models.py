@@ -142,3 +142,21 @@ class ProductChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {len(self.product_ids)} product(s) at {self.changed_at}"
+
+
+class Store(models.Model):
+    """Each store and how many products it has, kept by database triggers (migration 0005)
+    on every insert, delete, store change and truncate of catalog_product.
+
+    The admin reads its store filter's choices and its exact counts from this small table
+    instead of counting a million products.
+    """
+
+    store_id = models.CharField(max_length=100, primary_key=True)
+    product_count = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["store_id"]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} ({self.product_count} products)"

@@ -92,15 +92,37 @@ def test_deep_pages_fetched_by_id_match_offset_pages(admin_client, products, mon
     assert [pk for page in pages for pk in page] == expected
 
 
-def test_large_counts_are_estimates_and_say_so(admin_client, products, monkeypatch):
+def test_large_search_counts_are_estimates_and_say_so(admin_client, products, monkeypatch):
     monkeypatch.setattr(admin_paging, "EXACT_COUNT_LIMIT", 5)
-    response = admin_client.get(CHANGELIST)
+    response = admin_client.get(CHANGELIST, {"q": "wool"})
     cl = response.context["cl"]
     assert cl.paginator.estimated
     assert cl.result_count >= 6  # at least what was counted exactly before estimating
     assert f"about {cl.result_count} products" in response.content.decode()
-    searched = admin_client.get(CHANGELIST, {"q": "wool"})
-    assert "about" in searched.content.decode().split('id="changelist-search"')[1][:2000]
+    search_box = response.content.decode().split('id="changelist-search"')[1][:2000]
+    assert "about" in search_box
+
+
+def test_catalog_and_store_counts_are_exact_at_any_size(admin_client, products, monkeypatch):
+    monkeypatch.setattr(admin_paging, "EXACT_COUNT_LIMIT", 5)  # they never count rows
+    whole = admin_client.get(CHANGELIST, {"o": "4", "p": "2"}).context["cl"]
+    assert (whole.result_count, whole.paginator.estimated) == (30, False)
+    store = admin_client.get(CHANGELIST, {"store_id": "shop-2"}).context["cl"]
+    assert (store.result_count, store.paginator.estimated) == (10, False)
+    unknown = admin_client.get(CHANGELIST, {"store_id": "no-such-shop"}).context["cl"]
+    assert unknown.result_count == 0
+
+
+def test_store_choices_show_their_counts(admin_client, products):
+    response = admin_client.get(CHANGELIST)
+    store_filter = next(
+        spec for spec in response.context["cl"].filter_specs if spec.parameter_name == "store_id"
+    )
+    assert store_filter.lookup_choices == [
+        ("shop-0", "shop-0 (10)"),
+        ("shop-1", "shop-1 (10)"),
+        ("shop-2", "shop-2 (10)"),
+    ]
 
 
 def test_filtered_counts_stay_exact_when_small(admin_client, products, monkeypatch):

@@ -101,7 +101,7 @@ def test_a_newcomer_browses_the_demo_catalog(demo_site, page):
     assert titles and all("linen" in title.lower() for title in titles)
 
     page.goto(f"{demo_site}/admin/catalog/product/")
-    page.click("#changelist-filter a:text-is('maison-lune')")
+    page.click("#changelist-filter a:text-is('maison-lune (80)')")
     page.wait_for_url(re.compile(r"store_id=maison-lune"))
     expected = Product.objects.filter(store_id="maison-lune").count()
     assert f"{expected} products" in page.locator(".paginator").inner_text()

@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from catalog.setup import first_line
 from vectors.health import qdrant_status
 
 
@@ -19,8 +20,7 @@ def postgresql_status() -> dict[str, Any]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        return {"ok": False, "error": lines[0]}
+        return {"ok": False, "error": first_line(exc)}
     return {"ok": True}
 
 

@@ -67,13 +67,11 @@ def read_json_array(handle: IO[str]) -> Iterator[SourceRecord]:
     buffer = ""
     position = 0
     line = 1
-    eof = False
 
     def fill() -> bool:
-        nonlocal buffer, position, eof
+        nonlocal buffer, position
         chunk = handle.read(CHUNK)
         if not chunk:
-            eof = True
             return False
         buffer = buffer[position:] + chunk
         position = 0

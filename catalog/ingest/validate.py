@@ -27,7 +27,6 @@ _limits = {f.name: f.max_length for f in Product._meta.get_fields() if hasattr(f
 MAX_EXTERNAL_ID = _limits["external_id"]
 MAX_TITLE = _limits["title"]
 MAX_URL = _limits["product_url"]
-IGNORED_FIELDS = {"id", "store_id", "created_at", "updated_at"}
 
 
 def _text(value: Any, field: str, required: bool) -> str:

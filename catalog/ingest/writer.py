@@ -15,6 +15,7 @@ import psycopg
 from django.db import DataError, IntegrityError, connection, transaction
 
 from catalog.ingest.records import ProductRow
+from catalog.setup import first_line
 
 COLUMNS = ProductRow._fields  # external_id, title, description, price, currency, URLs
 COPY_SQL = f"COPY catalog_product (store_id, {', '.join(COLUMNS)}) FROM STDIN"
@@ -101,8 +102,7 @@ def _write_one_by_one(
         try:
             total.add(write_batch(store_id=store_id, rows={external_id: row}, dry_run=dry_run))
         except DATA_ERRORS as exc:
-            reason = str(exc).strip().splitlines()[0]
-            total.rejected.append((external_id, f"rejected by PostgreSQL: {reason}"))
+            total.rejected.append((external_id, f"rejected by PostgreSQL: {first_line(exc)}"))
     return total
 
 

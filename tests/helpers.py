@@ -53,3 +53,27 @@ class SilentServer:
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+class LoopbackHTTPServer:
+    """A threaded HTTP server on a free port of 127.0.0.1, for the duration of a `with`
+    block; subclasses or callers supply the request handler class."""
+
+    def __init__(self, handler: type) -> None:
+        from http.server import ThreadingHTTPServer
+        from threading import Thread
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.helpers import LoopbackHTTPServer
 from vectors.client import QdrantClient, models
 
 
@@ -29,27 +29,18 @@ def _info_template() -> dict[str, Any]:
     return info
 
 
-class QdrantStandIn:
+class QdrantStandIn(LoopbackHTTPServer):
     def __init__(self) -> None:
         self.collections: dict[str, dict[str, Any]] = {}
         self.aliases: dict[str, str] = {}
         self.requests: list[tuple[str, str, Any]] = []
         self.fail_with: tuple[int, str] | None = None
         self._template = _info_template()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(self._handler())
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> QdrantStandIn:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.base
 
     def info(self, name: str) -> dict[str, Any]:
         stored = self.collections[name]

@@ -3,13 +3,13 @@ weights cannot be downloaded on the test machines) with the real model's input a
 shapes, and on real image bytes served over loopback."""
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import LoopbackHTTPServer
 from tests.vectors.onnx_models import build_vision_model
 from vectors.embedders import EmbedFailure, ProductInput
 from vectors.embedders.images import FetchLimits
@@ -75,11 +75,8 @@ def images():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackHTTPServer(Handler) as server:
+        yield server.base
 
 
 @pytest.fixture

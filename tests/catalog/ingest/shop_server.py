@@ -4,36 +4,24 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.helpers import LoopbackHTTPServer
 
 Response = tuple[int, dict[str, str], Any]
 Handler = Callable[[dict[str, str]], Response]
 
 
-class ShopServer:
+class ShopServer(LoopbackHTTPServer):
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
         # (time, path, query, Authorization header) of every request, in order.
         self.requests: list[tuple[float, str, dict[str, str], str | None]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> ShopServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(self._handler())
 
     def requests_to(self, path: str) -> list[dict[str, str]]:
         return [query for _, p, query, _ in self.requests if p == path]

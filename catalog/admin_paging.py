@@ -7,19 +7,24 @@
   one store, from the small catalog_store table that triggers keep (migration 0005).
 - `DistinctValuesFilter`: filter choices by a loose index scan (a recursive query that jumps
   from one distinct value to the next in the index), not a DISTINCT over every product.
-- `CheapLinksChangeList`: the rows' links keep the list's filters without a URL resolve a row.
+- `CheapLinksChangeList`: the rows' links, with the list's filters, without a URL reverse or
+  resolve a row.
 """
 
 from __future__ import annotations
 
 import json
+from urllib.parse import quote as url_quote
 
 from django.contrib import admin
+from django.contrib.admin.utils import quote as admin_quote
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Sum
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.http import RFC3986_SUBDELIMS
 
 from catalog.models import Store
 
@@ -122,6 +127,9 @@ class StoreFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Characters reverse() leaves unquoted in a path (RFC 3986 pchar).
+PCHAR_SAFE = RFC3986_SUBDELIMS + "/~:@"
+
 # Query parameters that do not change which products are listed.
 NOT_FILTERS = {"p", "o", "e", "_changelist_filters"}
 
@@ -144,8 +152,9 @@ class CurrencyFilter(DistinctValuesFilter):
 
 
 class CheapLinksChangeList(ChangeList):
-    """Row links carry the list's filters exactly as Django's do, but computed once per page:
-    Django's add_preserved_filters resolves every row's URL again (a few ms a page)."""
+    """Row links exactly as Django's, without resolving a URL per row: the change URL is
+    reversed once with a marker for the primary key, and the list's filters are appended
+    once computed (Django's add_preserved_filters resolves every row's URL again)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -153,6 +162,25 @@ class CheapLinksChangeList(ChangeList):
         # template context's copy); url_for_result adds them instead.
         self._row_link_query, self.preserved_filters = self.preserved_filters, ""
 
+    @cached_property
+    def _change_url_around_pk(self) -> tuple[str, str] | None:
+        marker = "pk-marker"  # any text the URL pattern accepts and quoting leaves alone
+        url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=(marker,),
+            current_app=self.model_admin.admin_site.name,
+        )
+        before, _, after = url.partition(marker)
+        if marker in after or not before.startswith("/") or before.startswith("//"):
+            return None  # an unusual URL layout: let reverse() do each row
+        return before, after
+
     def url_for_result(self, result) -> str:
-        url = super().url_for_result(result)
+        around_pk = self._change_url_around_pk
+        if around_pk is None:
+            url = super().url_for_result(result)
+        else:
+            # What reverse() does to the argument: the admin's quote(), then URL quoting.
+            pk = url_quote(str(admin_quote(getattr(result, self.pk_attname))), safe=PCHAR_SAFE)
+            url = f"{around_pk[0]}{pk}{around_pk[1]}"
         return f"{url}?{self._row_link_query}" if self._row_link_query else url

@@ -1,6 +1,6 @@
 """The product changelist at a million products: ours against a default ModelAdmin.
 
-    python bench/admin.py [--n 1000000] [--runs 7]
+    python bench/admin.py [--n 1000000] [--runs 15]
 
 Loads N products with INSERT ... SELECT into a scratch database `catalog_bench` (indexes
 built after the load, then VACUUM ANALYZE, as a production table would be), then renders
@@ -119,7 +119,7 @@ def default_site():
 
     class DefaultProductAdmin(admin.ModelAdmin):
         list_display = ["title", "store_id", "price", "created_at"]
-        list_filter = ["store_id", "currency"]
+        list_filter = ["store_id", "currency", "created_at"]
         search_fields = ["title", "=external_id"]
 
     site.register(Product, DefaultProductAdmin)
@@ -146,7 +146,7 @@ def median_ms_pair(client, ours: str, default: str, runs: int) -> tuple[float, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     setup_django(BENCH_DB, production=True)
 
@@ -175,6 +175,8 @@ def main() -> None:
         ("external id search", "?q=sku-0421337", "?q=sku-0421337"),
         ("sort by price", "?o=4", "?o=3"),
         ("page 2000", "?p=2000", "?p=2000"),
+        # Not among the issue's six; shown because a store sort is one click away.
+        ("sort by store", "?o=3", "?o=2"),
     ]
     rows = []
     with override_settings(ROOT_URLCONF="bench_admin_urls", ALLOWED_HOSTS=["testserver"]):

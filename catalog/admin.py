@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db import models
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
 from catalog.admin_paging import (
@@ -25,7 +26,7 @@ IMG_TAG = (
 def image_tag(url: str, *, alt: str, size: int) -> str:
     if not is_http_url(url):
         return "—"
-    return format_html(IMG_TAG, url, alt, size, size)
+    return mark_safe(IMG_TAG.format(escape(url), escape(alt), size, size))  # noqa: S308 - escaped
 
 
 @admin.register(Product)
@@ -73,11 +74,10 @@ class ProductAdmin(admin.ModelAdmin):
     def action_checkbox(self, obj: Product) -> str:
         # Django's own markup, built directly: Django renders the checkbox widget's templates
         # once per row, a third of the changelist's rendering time at 50 rows.
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            helpers.ACTION_CHECKBOX_NAME,
-            str(obj.pk),
-            format_html(gettext("Select this object for an action - {}"), str(obj)),
+        label = gettext("Select this object for an action - {}").format(escape(str(obj)))
+        return mark_safe(  # noqa: S308 - pk and title escaped; the label is markup, as in Django
+            f'<input type="checkbox" name="{helpers.ACTION_CHECKBOX_NAME}" '
+            f'value="{escape(str(obj.pk))}" class="action-select" aria-label="{label}">'
         )
 
     @admin.display(description="price", ordering="price")

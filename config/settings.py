@@ -80,7 +80,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+# The admin is English only (no LocaleMiddleware, one LANGUAGE_CODE): translation lookups
+# would return every string unchanged, at a cost on each one (Django's own advice: turn it
+# off when not translating). Formats still come from the "en" locale.
+USE_I18N = False
 USE_TZ = True
 
 # ------------------------------------------------------------------------------

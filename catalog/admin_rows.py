@@ -10,6 +10,8 @@ one string, and the markup is Django's own, byte for byte (a test compares the t
 Only the common shapes are planned: model fields that are not relations and ModelAdmin
 methods, with no list_editable and no popup. Anything else (a callable in list_display, a
 model property, a relation, `__` lookups) falls back to Django's rendering for the page.
+It follows Django 5.2's `items_for_result` (and uses two of its private helpers); the
+byte-for-byte test is what tells whether a Django upgrade changed the markup.
 """
 
 from __future__ import annotations
@@ -81,9 +83,11 @@ def plan_columns(cl) -> list[Column] | None:
             return None
         # Django's link_in_col: the first column links when no link column is named.
         link = (first and not cl.list_display_links) or field_name in cl.list_display_links
-        render = _field_renderer(cl, field_name, empty_value_display, link)
         empty = empty_value_display
-        if render is None:
+        field = _model_field(cl.lookup_opts, field_name)
+        if field is not None:  # a model field wins over a ModelAdmin method, as in Django
+            render = _field_renderer(field, field_name, empty, link)
+        else:
             method = getattr(model_admin, field_name, None)
             empty = getattr(method, "empty_value_display", empty_value_display)
             render = _admin_method_renderer(model_admin, field_name, empty)
@@ -107,11 +111,14 @@ def plan_columns(cl) -> list[Column] | None:
     return columns
 
 
-def _field_renderer(cl, field_name: str, empty_value_display, link: bool):
+def _model_field(opts, field_name: str):
     try:
-        field = _get_non_gfk_field(cl.lookup_opts, field_name)
+        return _get_non_gfk_field(opts, field_name)
     except (FieldDoesNotExist, FieldIsAForeignKeyColumnName):
         return None
+
+
+def _field_renderer(field, field_name: str, empty_value_display, link: bool):
     if field.auto_created or field.remote_field is not None:
         return None
     nowrap = isinstance(field, NOWRAP_FIELDS)

@@ -170,7 +170,7 @@ class CurrencyFilter(DistinctValuesFilter):
 
 
 class FastChangeList(ChangeList):
-    """Django's ChangeList, with two costs of a big table taken out (see the module's doc)."""
+    """Django's ChangeList, made for a big table (see the module's doc)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -206,10 +206,10 @@ class FastChangeList(ChangeList):
 
     def url_for_result(self, result) -> str:
         around_pk = self._change_url_around_pk
-        if around_pk is None:
-            url = super().url_for_result(result)
+        # What reverse() does to the argument: the admin's quote(), then URL quoting.
+        pk = url_quote(str(admin_quote(getattr(result, self.pk_attname))), safe=PCHAR_SAFE)
+        if around_pk is None or not pk:
+            url = super().url_for_result(result)  # an empty key: NoReverseMatch, as in Django
         else:
-            # What reverse() does to the argument: the admin's quote(), then URL quoting.
-            pk = url_quote(str(admin_quote(getattr(result, self.pk_attname))), safe=PCHAR_SAFE)
             url = f"{around_pk[0]}{pk}{around_pk[1]}"
         return f"{url}?{self._row_link_query}" if self._row_link_query else url

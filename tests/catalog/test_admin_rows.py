@@ -7,7 +7,7 @@ import pytest
 from django.contrib import admin as django_admin
 from django.contrib.admin.views.main import ChangeList
 from django.test import RequestFactory
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from catalog import admin_rows
 from catalog.models import Product
@@ -51,6 +51,10 @@ def test_row_links_are_the_urls_django_reverses(admin_client, varied_products):
         row = types.SimpleNamespace(id=pk)
         expected = ChangeList.url_for_result(cl, row)
         assert cl.url_for_result(row) == f"{expected}?{cl._row_link_query}"
+    with pytest.raises(NoReverseMatch):
+        ChangeList.url_for_result(cl, types.SimpleNamespace(id=""))
+    with pytest.raises(NoReverseMatch):
+        cl.url_for_result(types.SimpleNamespace(id=""))
 
 
 def changelist_for(model_admin, admin_user):

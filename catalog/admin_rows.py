@@ -17,7 +17,6 @@ byte-for-byte test is what tells whether a Django upgrade changed the markup.
 from __future__ import annotations
 
 import datetime
-import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ from django.contrib.admin.utils import (
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import models
 from django.urls import NoReverseMatch
-from django.utils.functional import Promise
+from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 NOWRAP_FIELDS = (models.DateField, models.TimeField, models.ForeignKey)
@@ -150,16 +149,6 @@ def _admin_method_renderer(model_admin, field_name: str, empty_value_display):
     return render
 
 
-def _escape(text) -> str:
-    """django.utils.html.conditional_escape without its lazy-argument wrapper (a cell is
-    escaped hundreds of times a page)."""
-    if isinstance(text, Promise):
-        text = str(text)
-    if hasattr(text, "__html__"):
-        return text.__html__()
-    return html.escape(str(text))
-
-
 def render_row(cl, columns: list[Column], obj) -> str:
     cells = []
     for column in columns:
@@ -167,7 +156,7 @@ def render_row(cl, columns: list[Column], obj) -> str:
             text, nowrap = column.render(obj)
         except ObjectDoesNotExist:
             text, nowrap = column.empty_value_display, False
-        text = _escape(text)
+        text = conditional_escape(text)
         classes = f"{column.classes} nowrap" if nowrap else column.classes
         if column.link:
             try:
@@ -179,6 +168,6 @@ def render_row(cl, columns: list[Column], obj) -> str:
                     url = add_preserved_filters(
                         {"preserved_filters": cl.preserved_filters, "opts": cl.opts}, url
                     )
-                text = f'<a href="{_escape(url)}">{text}</a>'
+                text = f'<a href="{conditional_escape(url)}">{text}</a>'
         cells.append(f'<{column.tag} class="{classes}">{text}</{column.tag}>')
     return mark_safe("".join(cells))  # noqa: S308 - every part is escaped above

@@ -87,9 +87,12 @@ def plan_columns(cl) -> list[Column] | None:
         if field is not None:  # a model field wins over a ModelAdmin method, as in Django
             render = _field_renderer(field, field_name, empty, link)
         else:
-            method = getattr(model_admin, field_name, None)
+            # Django calls a ModelAdmin attribute of that name (never __str__) with the row.
+            method = None if field_name == "__str__" else getattr(model_admin, field_name, None)
+            if not callable(method):
+                return None
             empty = getattr(method, "empty_value_display", empty_value_display)
-            render = _admin_method_renderer(model_admin, field_name, empty)
+            render = _method_renderer(method, empty)
         if render is None:
             return None
         classes = f"field-{_coerce_field_name(field_name, index)}"
@@ -131,12 +134,7 @@ def _field_renderer(field, field_name: str, empty_value_display, link: bool):
     return render
 
 
-def _admin_method_renderer(model_admin, field_name: str, empty_value_display):
-    if field_name == "__str__" or not hasattr(model_admin, field_name):
-        return None
-    method = getattr(model_admin, field_name)
-    if not callable(method):
-        return None
+def _method_renderer(method, empty_value_display):
     boolean = getattr(method, "boolean", False)
 
     def render(obj):

@@ -1,4 +1,4 @@
-"""Turning a stream of SourceRecords into batches ready to write (runs in the reader thread).
+"""Turning a stream of SourceRecords into batches ready to write (runs in the reader process).
 
 Everything CPU-bound happens here, off the thread that talks to PostgreSQL: validation,
 de-duplication (the last record of an external_id wins) and encoding the rows in COPY's
@@ -8,6 +8,7 @@ text format, so the writer can hand a batch to PostgreSQL as one block of bytes.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ def copy_line(store_id: str, row: ProductRow) -> str:
 class PreparedBatch:
     rows: dict[str, ProductRow] = field(default_factory=dict)
     rejections: list[tuple[SourceRecord, str, str]] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)  # reason -> records
     records: int = 0
     duplicates: int = 0
     repeats_earlier_batch: bool = False
@@ -52,9 +54,15 @@ class PreparedBatch:
 
 
 def prepare_batches(
-    records: Iterable[SourceRecord], *, store_id: str, batch_size: int, encode: bool
+    records: Iterable[SourceRecord],
+    *,
+    store_id: str,
+    batch_size: int,
+    encode: bool,
+    default_currency: str = "USD",
 ) -> Iterator[PreparedBatch]:
-    """`encode`: also prepare each batch's COPY data (worth it when most rows are new)."""
+    """`encode`: also prepare each batch's COPY data (worth it when most rows are new);
+    `default_currency`: for records that name none."""
     earlier = SeenIds()  # the ids of earlier batches
     batch = PreparedBatch()
 
@@ -73,8 +81,13 @@ def prepare_batches(
             if record.error:
                 batch.rejections.append((record, *record.error))
                 continue
+            if record.skip:
+                batch.skipped[record.skip] += 1
+                continue
             try:
-                row = validate_record(record.data, store_id=store_id)
+                row = validate_record(
+                    record.data, store_id=store_id, default_currency=default_currency
+                )
             except RecordRejected as exc:
                 batch.rejections.append((record, exc.field, exc.reason))
                 continue

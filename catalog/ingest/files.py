@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -26,11 +27,14 @@ class FeedError(Exception):
 
 
 def open_feed(path: Path, *, binary: bool) -> IO:
-    """Binary for JSON Lines (orjson takes bytes), text (BOM tolerated) for the others."""
+    """Binary for JSON Lines (orjson takes bytes), text (BOM tolerated) for the others.
+
+    Bytes that are not UTF-8 are read as lone surrogates ("surrogateescape") instead of
+    stopping the whole file: validation rejects the one field that holds them."""
     try:
         if binary:
             return path.open("rb")
-        return path.open("r", encoding="utf-8-sig", newline="")
+        return path.open("r", encoding="utf-8-sig", errors="surrogateescape", newline="")
     except OSError as exc:
         raise FeedError(f"Cannot read {path}: {exc.strerror}.") from exc
 
@@ -61,8 +65,17 @@ def read_jsonl(handle: IO[bytes]) -> Iterator[SourceRecord]:
         yield SourceRecord(data, number)
 
 
+# One JSON token at a time, for skipping a value the decoder cannot take: a whole string, a
+# bracket, or a run of anything else.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]|[^"\[\]{}]+', re.DOTALL)
+
+
 def read_json_array(handle: IO[str]) -> Iterator[SourceRecord]:
-    """Stream the objects of a top-level JSON array without loading the whole file."""
+    """Stream the objects of a top-level JSON array without loading the whole file.
+
+    A record the decoder cannot take although it is well-formed JSON (nested deeper than
+    Python's recursion limit, an integer of thousands of digits) is skipped to its end and
+    rejected; the records after it are read as usual."""
     decoder = json.JSONDecoder()
     buffer = ""
     position = 0
@@ -90,6 +103,28 @@ def read_json_array(handle: IO[str]) -> Iterator[SourceRecord]:
             if not fill():
                 return None
 
+    def skip_value(start_line: int) -> int:
+        """Where the value at `position` ends, found by counting brackets outside strings."""
+        depth = 0
+        offset = position
+        while True:
+            token = _JSON_TOKEN.match(buffer, offset)
+            if token is None or token.end() == len(buffer):
+                # A token may run past the buffer: read on, within reason.
+                consumed = offset - position
+                if consumed > MAX_OBJECT or not fill():
+                    raise FeedError(f"line {start_line}: the JSON record does not end")
+                offset = position + consumed
+                continue
+            text = token.group()
+            if text in ("[", "{"):
+                depth += 1
+            elif text in ("]", "}"):
+                depth -= 1
+            offset = token.end()
+            if depth <= 0:
+                return offset
+
     if next_char(WHITESPACE) != "[":
         raise FeedError("A JSON feed must be an array of product objects ([{...}, ...]).")
     position += 1
@@ -108,10 +143,18 @@ def read_json_array(handle: IO[str]) -> Iterator[SourceRecord]:
                 # Most likely the object runs past the buffer: read on, within reason.
                 if len(buffer) - position > MAX_OBJECT or not fill():
                     raise FeedError(f"line {start_line}: invalid JSON: {exc.msg}") from None
+            except RecursionError:
+                data, end = ("record", "is nested too deeply"), skip_value(start_line)
+                break
+            except ValueError:  # not a JSONDecodeError: an integer too long to convert
+                data, end = ("record", "has a number too long to read"), skip_value(start_line)
+                break
         line += buffer.count("\n", position, end)
         position = end
         if isinstance(data, dict):
             yield SourceRecord(data, start_line)
+        elif isinstance(data, tuple):
+            yield SourceRecord({}, start_line, None, data)
         else:
             yield SourceRecord({}, start_line, None, ("record", "must be a JSON object"))
 
@@ -124,9 +167,19 @@ def read_csv(handle: IO[str]) -> Iterator[SourceRecord]:
     if missing:
         raise FeedError(f"The CSV header lacks required columns: {', '.join(sorted(missing))}.")
     start = 2
-    for row in reader:
-        if None in row:
-            yield SourceRecord({}, start, None, ("record", "has more fields than the header"))
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a field over csv.field_size_limit(), say
+            yield SourceRecord({}, start, None, ("record", f"is not valid CSV: {exc}"))
+            # The reader does not count the line it failed on.
+            start = max(start + 1, reader.line_num + 1)
+            continue
         else:
-            yield SourceRecord(row, start)
+            if None in row:
+                yield SourceRecord({}, start, None, ("record", "has more fields than the header"))
+            else:
+                yield SourceRecord(row, start)
         start = reader.line_num + 1

@@ -4,12 +4,14 @@ minimum interval between requests, and errors that name the shop but no credenti
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
@@ -19,7 +21,15 @@ RETRY_STATUSES = {429, 500, 502, 503, 504}
 
 
 class FetchError(Exception):
-    """A remote source failed for good: the import stops and nothing is pruned."""
+    """A remote source failed for good: the import stops and nothing is pruned.
+
+    `status` and `code` are the HTTP status and WordPress error code, when the shop answered.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -38,12 +48,39 @@ class HttpPolicy:
         return cls(**getattr(settings, "IMPORT_HTTP", {}))
 
 
+# Query parameters that may carry a secret (WooCommerce accepts consumer_key and
+# consumer_secret in the query): never shown in a message.
+_SECRET_PARAM = re.compile(r"key|secret|token|pass|auth|sig|nonce", re.IGNORECASE)
+
+
 def public_url(url: str) -> str:
-    """The URL without credentials or query string, for messages."""
+    """The URL for messages: without user name, password or secret-looking parameters."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    query = "&".join(
+        pair
+        for pair in parts.query.split("&")
+        if pair and not _SECRET_PARAM.search(pair.partition("=")[0])
+    )
+    return urlunsplit((parts.scheme, host + port, parts.path, query, ""))
+
+
+def with_params(url: str, params: dict[str, Any]) -> str:
+    """`url` with `params` merged into its own query string, which is kept as it was written
+    (a plain-permalink shop's `?rest_route=/wc/store/v1/products`, a `?category=22` filter);
+    a parameter of ours replaces one of the same name."""
+    parts = urlsplit(url)
+    kept = [
+        pair for pair in parts.query.split("&") if pair and pair.partition("=")[0] not in params
+    ]
+    ours = [f"{quote(str(k), safe='')}={quote(str(v), safe='')}" for k, v in params.items()]
+    return urlunsplit((*parts[:3], "&".join(kept + ours), parts.fragment))
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -101,12 +138,24 @@ class PoliteClient:
         return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
+        text, headers = self.get_text(url, params)
+        body = _loads(text)
+        if body is None:
+            raise FetchError(
+                f"{public_url(url)}: the answer is not JSON (is this a WooCommerce API?)."
+            )
+        return body, headers
+
+    def get_text(self, url: str, params: dict[str, Any] | None = None) -> tuple[str, httpx.Headers]:
+        """A successful answer's body as text (bytes that are not UTF-8 become lone
+        surrogates, rejected later with the one record holding them), and its headers."""
         where = public_url(url)
+        target = with_params(url, params) if params else url
         attempts = self.policy.retries + 1
         for attempt in range(1, attempts + 1):
             self._wait_turn()
             try:
-                response = self._client.get(url, params=params)
+                response = self._client.get(target)
             except httpx.TransportError as exc:
                 if attempt == attempts:
                     raise FetchError(
@@ -135,32 +184,41 @@ class PoliteClient:
                 )
                 self._sleep(delay)
                 continue
-            return self._parse(response, where)
+            if response.is_success:
+                text = response.content.decode("utf-8", "surrogateescape")
+                return text.removeprefix("\ufeff"), response.headers  # some plugins add a BOM
+            raise _refusal(response, where)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    @staticmethod
-    def _parse(response: httpx.Response, where: str) -> tuple[Any, httpx.Headers]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.is_success:
-            if body is None:
-                raise FetchError(f"{where}: the answer is not JSON (is this a WooCommerce API?).")
-            return body, response.headers
-        code = body.get("code", "") if isinstance(body, dict) else ""
-        message = body.get("message", "") if isinstance(body, dict) else ""
-        status = response.status_code
-        if status == 404 and code == "rest_no_route":
-            raise FetchError(
-                f"{where}: no such API route (404 rest_no_route). Check the URL, and that "
-                "WooCommerce is installed and its REST API enabled."
-            )
-        if status in (401, 403):
-            raise FetchError(
-                f"{where}: access refused ({status} {code or response.reason_phrase}). Check "
-                "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET, and that the key "
-                "may read products."
-            )
-        detail = f" {code}: {message}" if code else f" {response.reason_phrase}"
-        raise FetchError(f"{where}: HTTP {status}{detail}".rstrip())
+
+def _loads(text: str) -> Any:
+    """JSON, or None for anything that is not (including JSON too deep to decode)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _refusal(response: httpx.Response, where: str) -> FetchError:
+    """The error for an unsuccessful answer, with WordPress's error code when it gave one."""
+    body = _loads(response.content.decode("utf-8", "replace"))
+    code = body.get("code", "") if isinstance(body, dict) else ""
+    message = body.get("message", "") if isinstance(body, dict) else ""
+    code = code if isinstance(code, str) else ""
+    message = message if isinstance(message, str) else ""
+    status = response.status_code
+    if status == 404 and code == "rest_no_route":
+        text = (
+            f"{where}: no such API route (404 rest_no_route). Check the URL, and that "
+            "WooCommerce is installed and its REST API enabled."
+        )
+    elif status in (401, 403):
+        text = (
+            f"{where}: access refused ({status} {code or response.reason_phrase}). Check "
+            "WOOCOMMERCE_CONSUMER_KEY and WOOCOMMERCE_CONSUMER_SECRET, and that the key "
+            "may read this route."
+        )
+    else:
+        detail = f" {code}: {message[:200]}" if code else f" {response.reason_phrase}"
+        text = f"{where}: HTTP {status}{detail}".rstrip()
+    return FetchError(text, status=status, code=code)

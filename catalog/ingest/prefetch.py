@@ -5,16 +5,28 @@ storing it. In one process they would take turns (and a thread would fight the m
 for the GIL); in a forked child, the next batches are prepared on the other core while the
 parent talks to PostgreSQL. Batches travel back pickled through a pipe.
 
+The child must never outlive the parent, nor keep anything of its: a forked child holds a
+copy of every socket the parent had open, the parent's PostgreSQL connection included. If
+the parent is killed mid-transaction and the child lives on with that socket, the server
+never sees the client go: the session stays "idle in transaction" with the store's import
+lock, and the next import of that store waits forever. So the child (1) points its copies of
+the parent's database sockets at /dev/null, (2) closes its copy of the pipe's reading end,
+so that writing to a dead parent fails instead of blocking, and (3) asks Linux to kill it
+when the parent dies (PR_SET_PDEATHSIG).
+
 Where fork is not available, the same runs in a thread: correct, only slower.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
+import os
 import pickle
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,7 +45,39 @@ def _encode(kind: str, payload: Any) -> bytes:
         return pickle.dumps(("error", WorkerCrashed(repr(payload))))
 
 
-def _child(produce: Callable[[], Iterator[Any]], connection) -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before the line above took effect
+        os._exit(1)
+
+
+def _let_go_of_database_sockets() -> None:
+    """Point this process's copies of the parent's database sockets at /dev/null: the child
+    never uses them, and a copy kept open would keep the parent's session (and its locks)
+    alive after the parent dies. Closing them the ordinary way would end the parent's
+    session, hence dup2 rather than close()."""
+    from django.db import connections
+
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for wrapper in connections.all(initialized_only=True):
+            raw = wrapper.connection
+            if raw is not None:
+                with contextlib.suppress(Exception):
+                    os.dup2(devnull, raw.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _child(produce: Callable[[], Iterator[Any]], connection, parent_end, parent_pid: int) -> None:
+    _die_with_parent(parent_pid)
+    parent_end.close()
+    _let_go_of_database_sockets()
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -52,7 +96,9 @@ def _child(produce: Callable[[], Iterator[Any]], connection) -> None:
 def _in_process(produce: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     context = multiprocessing.get_context("fork")
     receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_child, args=(produce, sender), daemon=True)
+    worker = context.Process(
+        target=_child, args=(produce, sender, receiver, os.getpid()), daemon=True
+    )
     worker.start()
     sender.close()
     try:

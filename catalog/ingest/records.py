@@ -12,17 +12,28 @@ class SourceRecord(NamedTuple):
     `ref` says where it came from for error messages: "line 17" for files (built only when
     needed: most records are never reported), "product 4711" for APIs. `error` is set when
     the source could not even produce the record (a line that is not JSON, a product the
-    API shaped oddly): it is then rejected as is.
+    API shaped oddly): it is then rejected as is. `skip` is set when the source lists a
+    record that is not one product at one price, or not one for the public (a grouped
+    product, a private one): it is counted under that reason, neither saved nor rejected.
     """
 
     data: dict[str, Any]
     line: int | None = None
     label: str | None = None
     error: tuple[str, str] | None = None  # (field, reason)
+    skip: str | None = None  # one of SKIP_REASONS
 
     @property
     def ref(self) -> str:
         return self.label or f"line {self.line}"
+
+
+# Why a listed record was skipped, as the import summary names them.
+SKIP_GROUPED = "grouped products"
+SKIP_VARIABLE_WITHOUT_PRICE = "variable products without a price"
+SKIP_WITHOUT_PRICE = "products without a price"
+SKIP_NOT_PUBLISHED = "not published"
+SKIP_HIDDEN = "hidden from the catalog"
 
 
 class ProductRow(NamedTuple):

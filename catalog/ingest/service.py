@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class ImportSummary:
     unchanged: int = 0
     duplicates: int = 0
     rejected: int = 0
+    skipped: Counter = field(default_factory=Counter)  # reason -> records (records.SKIP_*)
     without_image: int = 0
     pruned: int | None = None
     prune_skipped: str | None = None
@@ -86,6 +88,7 @@ def product_import(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     prune: bool = False,
+    default_currency: str = "USD",
     feed_incomplete: Callable[[], str | None] = lambda: None,
     progress: Callable[[], float | None] = lambda: None,
     on_reject: Callable[[Rejection], None] = lambda rejection: None,
@@ -95,8 +98,10 @@ def product_import(
 
     Each batch commits on its own, so an interrupted import keeps whole batches only and a
     re-run finishes the job (unchanged rows are skipped). Duplicate external ids: the last
-    record wins. `feed_incomplete()` is asked once the feed is read and returns why it cannot
-    be trusted to be complete (None when it can); `progress()` says how far the feed is read.
+    record wins. Records the source marks as skipped (a grouped product...) are counted by
+    reason; with `prune`, a stored product that is now skipped is removed like a missing one.
+    `feed_incomplete()` is asked once the feed is read and returns why it cannot be trusted
+    to be complete (None when it can); `progress()` says how far the feed is read.
     Both, like reading the records, run in the reader process (see prefetch.py).
     """
     summary = ImportSummary(store_id=store_id, dry_run=dry_run)
@@ -115,7 +120,11 @@ def product_import(
     def read() -> Iterator[PreparedBatch]:
         # Runs in the reader process: the feed's progress travels with each batch.
         for batch in prepare_batches(
-            records, store_id=store_id, batch_size=batch_size, encode=first_import
+            records,
+            store_id=store_id,
+            batch_size=batch_size,
+            encode=first_import,
+            default_currency=default_currency,
         ):
             batch.progress = progress()
             yield batch
@@ -129,6 +138,7 @@ def product_import(
             continue
         summary.records += batch.records
         summary.duplicates += batch.duplicates
+        summary.skipped.update(batch.skipped)
         kept_ids = []
         for record, field_name, reason in batch.rejections:
             rejection = _rejection(record, field_name, reason)

@@ -5,28 +5,49 @@ that one bad record is reported by name instead of failing its whole batch.
 
 Prices are rounded to cents half up (12.345 -> 12.35, 0.005 -> 0.01): numeric(10,2) holds
 two decimals, and stores in currencies with three minor units (KWD, BHD, ...) publish
-three. Everything else is rejected, never guessed.
+three. Prices are plain ASCII decimal notation ("19.90", "1500"): exponents, digit
+separators and other scripts' digits are rejected, never guessed. So is any value that would
+not fit its column, before it reaches PostgreSQL.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+import idna
 
 from catalog.ingest.records import ProductRow, RecordRejected
 from catalog.models import Product
 
 CENT = Decimal("0.01")
 MAX_PRICE = Decimal("99999999.99")  # numeric(10,2)
+MAX_PRICE_DIGITS = 8  # before the decimal point
 CURRENCY = re.compile(r"[A-Za-z]{3}")
-# http(s), a host, then anything but spaces and control characters. One regex, because
+# Plain ASCII decimal notation only: no exponent ("1e30"), no digit separators ("1_000"), no
+# other scripts' digits ("١٢"), no "NaN" or "Infinity" -- all of which Decimal() accepts.
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# http(s), an authority, then anything but spaces and control characters. Regexes, because
 # urllib's urlsplit costs more than the rest of a record's validation together.
-HTTP_URL = re.compile(r"(?i:https?)://[^\s/?#\x00-\x1f\x7f]+(?:[/?#][^\s\x00-\x1f\x7f]*)?")
+HTTP_URL = re.compile(
+    r"(?i:https?)://(?P<authority>[^\s/?#\x00-\x1f\x7f]+)(?:[/?#][^\s\x00-\x1f\x7f]*)?"
+)
+_AUTHORITY = re.compile(r"(?P<userinfo>[^@]*@)?(?P<host>\[[^\]]*\]|[^:]*)(?::(?P<port>.*))?")
+# A DNS name as browsers fetch it: labels of letters, digits, hyphens (underscores too, which
+# some CDNs use), 1-63 characters, no hyphen at either end; an optional final dot.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+MAX_HOST = 253
 _limits = {f.name: f.max_length for f in Product._meta.get_fields() if hasattr(f, "max_length")}
 MAX_EXTERNAL_ID = _limits["external_id"]
+MAX_STORE_ID = _limits["store_id"]
 MAX_TITLE = _limits["title"]
 MAX_URL = _limits["product_url"]
+# Descriptions are plain text for search and display: a shop's 50 MB "description" would make
+# its admin page 50 MB. 20,000 characters is about ten pages of text.
+MAX_DESCRIPTION = 20_000
 
 
 def _text(value: Any, field: str, required: bool) -> str:
@@ -34,6 +55,8 @@ def _text(value: Any, field: str, required: bool) -> str:
     if type(value) is str:  # the common case, first
         # PostgreSQL text cannot hold NUL; it is never meaningful in a product feed.
         text = (value.replace("\0", "") if "\0" in value else value).strip()
+        if not text.isascii():
+            _check_encodable(text, field)
     elif value is None:
         text = ""
     elif isinstance(value, bool) or not isinstance(value, (str, int)):
@@ -43,6 +66,25 @@ def _text(value: Any, field: str, required: bool) -> str:
     if required and not text:
         raise RecordRejected(field, "is required" if value is None else "must not be empty")
     return text
+
+
+def _check_encodable(text: str, field: str) -> None:
+    """Bytes that were not UTF-8 (read as lone surrogates) or a JSON "\\ud800" escape: text
+    PostgreSQL cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RecordRejected(field, "is not valid UTF-8 text") from None
+
+
+def clean_store_id(value: Any) -> str:
+    """The store an import writes to, checked once before anything is read."""
+    store_id = _text(value, "store_id", True)
+    if len(store_id) > MAX_STORE_ID:
+        raise RecordRejected("store_id", f"is longer than {MAX_STORE_ID} characters")
+    if any(ch < " " or ch == "\x7f" for ch in store_id):
+        raise RecordRejected("store_id", "must not contain control characters")
+    return store_id
 
 
 # A price already in canonical form ("0", "19", "19.9", "19.90"): no Decimal needed.
@@ -59,15 +101,22 @@ def clean_price(value: Any) -> str:
         raise RecordRejected("price", "is required")
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise RecordRejected("price", f"must be a number, not {type(value).__name__}")
-    try:
-        # str() first: a float's repr is the number the feed wrote, not its binary expansion.
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise RecordRejected("price", f"is not a number: {str(value)[:40]!r}") from None
-    if not price.is_finite():
-        raise RecordRejected("price", f"is not a finite number: {value!r}")
+    if isinstance(value, int) and value.bit_length() > 64:
+        raise RecordRejected("price", f"{value:.3e} does not fit numeric(10,2) (max {MAX_PRICE})")
+    # A float's str() is the number the feed wrote ("19.9"), not its binary expansion.
+    text = format(value, "f") if isinstance(value, Decimal) else str(value).strip()
+    if not _DECIMAL.fullmatch(text):
+        raise RecordRejected(
+            "price", f"must be a plain decimal number such as 19.90, not {text[:40]!r}"
+        )
+    whole = text.lstrip("-").partition(".")[0].lstrip("0")
+    if len(whole) > MAX_PRICE_DIGITS:
+        # Checked before Decimal arithmetic: quantize() cannot hold 1e26 at cent precision.
+        shown = text if len(text) <= 40 else f"a {len(whole)}-digit number"
+        raise RecordRejected("price", f"{shown} does not fit numeric(10,2) (max {MAX_PRICE})")
+    price = Decimal(text)
     if price < 0:
-        raise RecordRejected("price", f"must be >= 0, not {price}")
+        raise RecordRejected("price", f"must be >= 0, not {text[:40]}")
     price = price.quantize(CENT, rounding=ROUND_HALF_UP)
     if price.is_zero():
         price = abs(price)  # "-0.00" would never compare equal to the stored "0.00"
@@ -82,15 +131,94 @@ def clean_url(value: Any, field: str, required: bool) -> str:
         return ""
     if len(url) > MAX_URL:
         raise RecordRejected(field, f"is longer than {MAX_URL} characters")
-    if not HTTP_URL.fullmatch(url):
+    match = HTTP_URL.fullmatch(url)
+    if not match:
         raise RecordRejected(
             field,
             f"must be an http:// or https:// URL with a host and no spaces, not {url[:80]!r}",
         )
+    problem = authority_problem(match.group("authority"))
+    if problem:
+        raise RecordRejected(field, f"{problem}: {url[:80]!r}")
     return url
 
 
-def validate_record(data: dict[str, Any], *, store_id: str) -> ProductRow:
+def authority_problem(authority: str) -> str | None:
+    """Why a browser could not fetch from this host[:port], or None when it could."""
+    parts = _AUTHORITY.fullmatch(authority)
+    if parts.group("userinfo") is not None:
+        # Browsers refuse images with credentials in their URL, and a password must not
+        # end up in our pages.
+        return "must not contain a user name or password"
+    host = parts.group("host")
+    if host.startswith("["):
+        if not (host.endswith("]") and _is_ipv6(host[1:-1])):
+            return f"has an invalid IPv6 address {authority[:60]!r}"
+    else:
+        problem = _host_problem(host)
+        if problem:
+            return problem
+    port = parts.group("port")
+    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return f"has an invalid port {port[:20]!r}"
+    return None
+
+
+def _host_problem(host: str) -> str | None:
+    if len(host) > MAX_HOST:
+        return f"has a host name longer than {MAX_HOST} characters"
+    if host.isascii() and _DNS_NAME.fullmatch(host) and "xn--" not in host.lower():
+        last = host.rstrip(".").rpartition(".")[2]
+        if last[:1].isdigit():
+            # Browsers read a name ending in a number as an IPv4 address (2130706433,
+            # 0x7f.1, 10.1): it must be one.
+            return None if _is_ipv4(host) else f"has an invalid IPv4 address {host[:60]!r}"
+        return None
+    return _idna_problem(host)
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_ipv4(host: str) -> bool:
+    """The WHATWG URL standard's IPv4 parser: 1-4 parts, decimal, 0x hex or 0 octal."""
+    parts = host.rstrip(".").split(".")
+    if not 1 <= len(parts) <= 4:
+        return False
+    numbers = []
+    for part in parts:
+        base, digits = 10, part
+        if part[:2].lower() == "0x":
+            base, digits = 16, part[2:] or "0"
+        elif len(part) > 1 and part.startswith("0"):
+            base, digits = 8, part[1:]
+        try:
+            numbers.append(int(digits, base))
+        except ValueError:
+            return False
+    *head, last = numbers
+    return all(n < 256 for n in head) and last < 256 ** (5 - len(numbers))
+
+
+def _idna_problem(host: str) -> str | None:
+    """Internationalised names (bücher.example) and A-labels (xn--...): as browsers, IDNA 2008
+    with UTS 46 mapping. The slow path: most hosts are plain ASCII names."""
+    try:
+        encoded = idna.encode(host.rstrip("."), uts46=True)
+        idna.decode(encoded)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return f"has an invalid host name {host[:60]!r}"
+    return None
+
+
+def validate_record(
+    data: dict[str, Any], *, store_id: str, default_currency: str = "USD"
+) -> ProductRow:
     """A ProductRow, or RecordRejected naming the first bad field."""
     if not isinstance(data, dict):
         raise RecordRejected("record", f"must be an object, not {type(data).__name__}")
@@ -100,18 +228,23 @@ def validate_record(data: dict[str, Any], *, store_id: str) -> ProductRow:
         raise RecordRejected("external_id", f"is longer than {MAX_EXTERNAL_ID} characters")
     record_store = get("store_id")
     if record_store not in (None, "") and str(record_store).strip() != store_id:
-        raise RecordRejected("store_id", f"is {record_store!r} but the import is for {store_id!r}")
+        raise RecordRejected(
+            "store_id", f"is {str(record_store)[:40]!r} but the import is for {store_id!r}"
+        )
     title = _text(get("title"), "title", True)
     if len(title) > MAX_TITLE:
         raise RecordRejected("title", f"is longer than {MAX_TITLE} characters")
-    currency = _text(get("currency"), "currency", False) or "USD"
+    currency = _text(get("currency"), "currency", False) or default_currency
     if not CURRENCY.fullmatch(currency):
         raise RecordRejected("currency", f"must be three letters (ISO 4217), not {currency!r}")
     # Positional: a NamedTuple built from keywords costs several times more, per record.
+    description = _text(get("description"), "description", False)
+    if len(description) > MAX_DESCRIPTION:
+        raise RecordRejected("description", f"is longer than {MAX_DESCRIPTION:,} characters")
     return ProductRow(
         external_id,
         title,
-        _text(get("description"), "description", False),
+        description,
         clean_price(get("price")),
         currency.upper(),
         clean_url(get("image_url"), "image_url", False),

@@ -1,4 +1,7 @@
+import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 
 from django.conf import settings
@@ -6,8 +9,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from catalog.ingest.files import FeedError
 from catalog.ingest.http import FetchError
+from catalog.ingest.prefetch import WorkerCrashed
+from catalog.ingest.records import RecordRejected
 from catalog.ingest.service import DEFAULT_BATCH_SIZE, ImportSummary, product_import
 from catalog.ingest.sources import FORMATS, SourceError, open_feed
+from catalog.ingest.validate import CURRENCY, clean_store_id
 from catalog.progress import Progress
 
 
@@ -44,15 +50,26 @@ class Command(BaseCommand):
             help="Delete the store's products missing from the feed (only after a complete feed).",
         )
         parser.add_argument(
+            "--currency",
+            metavar="CODE",
+            help="The store's currency (ISO 4217) where the source does not say it: REST API "
+            "shops whose currencies route is missing or closed, saved REST files, and records "
+            "without one (default USD for those).",
+        )
+        parser.add_argument(
             "--modified-after",
             metavar="ISO8601",
             help="WooCommerce REST API: only products modified after this time (incremental).",
         )
 
     def handle(self, *args, **options):
-        store_id = options["store"].strip()
-        if not store_id:
-            raise CommandError("--store must not be empty.")
+        try:
+            store_id = clean_store_id(options["store"])
+        except RecordRejected as exc:
+            raise CommandError(f"--store {exc.reason}.") from None
+        currency = (options["currency"] or "").strip().upper() or None
+        if currency and not CURRENCY.fullmatch(currency):
+            raise CommandError(f"--currency must be three letters (ISO 4217), not {currency!r}.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         if options["prune"] and options["modified_after"]:
@@ -65,6 +82,7 @@ class Command(BaseCommand):
                 fmt=options["format"],
                 modified_after=options["modified_after"],
                 credentials=_woocommerce_credentials(),
+                currency=currency,
             )
         except (SourceError, FeedError) as exc:
             raise CommandError(str(exc)) from exc
@@ -81,19 +99,26 @@ class Command(BaseCommand):
                 self.stderr.write(f"rejected {rejection}")
 
         try:
-            summary = product_import(
-                store_id=store_id,
-                records=feed.records,
-                batch_size=options["batch_size"],
-                dry_run=options["dry_run"],
-                prune=options["prune"],
-                feed_incomplete=feed.incomplete,
-                progress=feed.fraction,
-                on_reject=on_reject,
-                on_batch=lambda summary, fraction: progress.update(summary.records, fraction),
-            )
+            with _interrupted_by_sigterm():
+                summary = product_import(
+                    store_id=store_id,
+                    records=feed.records,
+                    batch_size=options["batch_size"],
+                    dry_run=options["dry_run"],
+                    prune=options["prune"],
+                    default_currency=currency or "USD",
+                    feed_incomplete=feed.incomplete,
+                    progress=feed.fraction,
+                    on_reject=on_reject,
+                    on_batch=lambda summary, fraction: progress.update(summary.records, fraction),
+                )
         except (SourceError, FetchError, FeedError) as exc:
             raise CommandError(str(exc)) from exc
+        except WorkerCrashed as exc:
+            raise CommandError(
+                f"The import stopped: {exc}. Every completed batch is saved; run the same "
+                "command again to finish."
+            ) from None
         except KeyboardInterrupt:
             raise CommandError(
                 "Interrupted. Every completed batch is saved; run the same command again to "
@@ -108,11 +133,12 @@ class Command(BaseCommand):
         self._report(summary, options)
 
     def _report(self, summary: ImportSummary, options) -> None:
-        if options["verbosity"] >= 1:
+        if options["verbosity"] == 1:  # at 2 and more, each was printed as it came
             for rejection in summary.rejections_sample[:10]:
                 self.stderr.write(f"rejected {rejection}")
             if summary.rejected > 10:
                 self.stderr.write(f"... and {summary.rejected - 10} more rejected records.")
+        if options["verbosity"] >= 1:
             self.stdout.write(_summary_line(summary))
             if summary.prune_skipped:
                 self.stdout.write(self.style.WARNING(f"Not pruned: {summary.prune_skipped}."))
@@ -138,6 +164,9 @@ def _summary_line(summary: ImportSummary) -> str:
     ]
     if summary.pruned is not None:
         parts.append(f"{summary.pruned:,} pruned")
+    if summary.skipped:
+        reasons = ", ".join(f"{n:,} {why}" for why, n in summary.skipped.most_common())
+        parts.append(f"{summary.skipped.total():,} skipped ({reasons})")
     if summary.duplicates:
         parts.append(f"{summary.duplicates:,} duplicate ids (last one kept)")
     if summary.without_image:
@@ -146,6 +175,24 @@ def _summary_line(summary: ImportSummary) -> str:
         f"{prefix}{', '.join(parts)} — {summary.records:,} records in {summary.seconds:.1f}s "
         f"({summary.rows_per_second:,.0f} rows/s)."
     )
+
+
+@contextlib.contextmanager
+def _interrupted_by_sigterm():
+    """SIGTERM (docker stop, systemd, kill) ends an import as Ctrl-C does: the batch in
+    flight is rolled back, the reader process stopped, the summary says how to finish."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _open_errors(path: str | None):

@@ -53,7 +53,9 @@ def test_optional_fields_default():
         ("0.005", "0.01"),
         ("-0", "0.00"),
         (19.9, "19.90"),
-        ("1e2", "100.00"),
+        (" 7 ", "7.00"),
+        (".5", "0.50"),
+        (Decimal("1E+2"), "100.00"),
         ("019", "19.00"),
         ("99999999.99", "99999999.99"),
     ],
@@ -88,10 +90,34 @@ BAD = [
     ({"title": "t" * 501}, "title", "is longer than 500 characters"),
     ({"price": None}, "price", "is required"),
     ({"price": "-1"}, "price", "must be >= 0, not -1"),
-    ({"price": "abc"}, "price", "is not a number: 'abc'"),
-    ({"price": "NaN"}, "price", "is not a finite number: 'NaN'"),
+    ({"price": "abc"}, "price", "must be a plain decimal number such as 19.90, not 'abc'"),
+    ({"price": "NaN"}, "price", "must be a plain decimal number such as 19.90, not 'NaN'"),
     ({"price": True}, "price", "must be a number, not bool"),
-    ({"price": "100000000"}, "price", "100000000.00 does not fit numeric(10,2) (max 99999999.99)"),
+    ({"price": "100000000"}, "price", "100000000 does not fit numeric(10,2) (max 99999999.99)"),
+    # Issue 11: each of these once raised decimal.InvalidOperation or passed as a price.
+    ({"price": "1e26"}, "price", "must be a plain decimal number such as 19.90, not '1e26'"),
+    ({"price": "1e2"}, "price", "must be a plain decimal number such as 19.90, not '1e2'"),
+    ({"price": 1e308}, "price", "must be a plain decimal number such as 19.90, not '1e+308'"),
+    ({"price": "1_000"}, "price", "must be a plain decimal number such as 19.90, not '1_000'"),
+    (
+        {"price": "\u0661\u0662"},
+        "price",
+        "must be a plain decimal number such as 19.90, not '\u0661\u0662'",
+    ),
+    ({"price": "+5"}, "price", "must be a plain decimal number such as 19.90, not '+5'"),
+    ({"price": 10**30}, "price", "1.000e+30 does not fit numeric(10,2) (max 99999999.99)"),
+    (
+        {"price": "9" * 5000},
+        "price",
+        "a 5000-digit number does not fit numeric(10,2) (max 99999999.99)",
+    ),
+    (
+        {"price": "99999999.995"},
+        "price",
+        "100000000.00 does not fit numeric(10,2) (max 99999999.99)",
+    ),
+    ({"description": "d" * 20_001}, "description", "is longer than 20,000 characters"),
+    ({"title": "caf\udce9"}, "title", "is not valid UTF-8 text"),
     ({"currency": "EURO"}, "currency", "must be three letters (ISO 4217), not 'EURO'"),
     ({"currency": "E1R"}, "currency", "must be three letters (ISO 4217), not 'E1R'"),
     ({"product_url": None}, "product_url", "is required"),
@@ -113,7 +139,37 @@ BAD = [
         "'https://cdn.example/a b.jpg'",
     ),
     ({"image_url": "https://" + "a" * 2050}, "image_url", "is longer than 2048 characters"),
+    # Hosts a browser could not fetch from (issue 11: they passed, then broke the fetcher).
+    *(
+        ({"image_url": url}, "image_url", f"{problem}: {url!r}")
+        for url, problem in [
+            ("http://a..b/x.png", "has an invalid host name 'a..b'"),
+            ("http://[::1/x.png", "has an invalid IPv6 address '[::1'"),
+            ("http://xn--zz/", "has an invalid host name 'xn--zz'"),
+            ("http://-shop.example/x", "has an invalid host name '-shop.example'"),
+            ("http://1.2.3.999/x", "has an invalid IPv4 address '1.2.3.999'"),
+            ("http://shop.example:99999/x", "has an invalid port '99999'"),
+            ("http://user:pw@shop.example/x", "must not contain a user name or password"),
+        ]
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://i0.wp.com/shop.example/wp-content/uploads/a.jpg?fit=800%2C799&ssl=1",
+        "http://b\u00fccher.example/a.jpg",  # internationalised, as browsers encode it
+        "http://xn--bcher-kva.example/a.jpg",
+        "http://[2001:db8::1]:8080/a.jpg",
+        "http://cdn_1.shop.example/a.jpg",
+        "http://127.0.0.1:8000/demo/a.svg",
+        "http://2130706433/a.jpg",  # a browser's IPv4 number; issue 13 decides where it may go
+        "https://shop.example./a.jpg",
+    ],
+)
+def test_hosts_a_browser_fetches_are_accepted(url):
+    assert validate_record(GOOD | {"image_url": url}, store_id="s").image_url == url
 
 
 @pytest.mark.parametrize(("change", "field", "reason"), BAD)

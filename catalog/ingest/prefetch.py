@@ -80,6 +80,9 @@ def _child(produce: Callable[[], Iterator[Any]], connection, parent_end, parent_
     _let_go_of_database_sockets()
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent may have its own SIGTERM handler (import_products does); the child is
+    # ended by terminate() and must just go.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         for item in produce():
             connection.send_bytes(_encode("item", item))

@@ -48,7 +48,7 @@ class BatchResult:
         self.rejected += other.rejected
 
 
-def _store_lock_key(store_id: str) -> str:
+def store_lock_key(store_id: str) -> str:
     return f"catalog.import:{store_id}"
 
 
@@ -130,7 +130,7 @@ def _write(
     result = BatchResult()
     with connection.cursor() as cursor:
         # Two imports of the same store take turns batch by batch.
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_store_lock_key(store_id)])
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [store_lock_key(store_id)])
         existing = {}
         if not assume_new:
             cursor.execute(LOOKUP_SQL, [store_id, list(rows)])

@@ -162,11 +162,11 @@ def _summary_line(summary: ImportSummary) -> str:
         f"{summary.unchanged:,} unchanged",
         f"{summary.rejected:,} rejected",
     ]
-    if summary.pruned is not None:
-        parts.append(f"{summary.pruned:,} pruned")
     if summary.skipped:
         reasons = ", ".join(f"{n:,} {why}" for why, n in summary.skipped.most_common())
         parts.append(f"{summary.skipped.total():,} skipped ({reasons})")
+    if summary.pruned is not None:
+        parts.append(f"{summary.pruned:,} pruned")
     if summary.duplicates:
         parts.append(f"{summary.duplicates:,} duplicate ids (last one kept)")
     if summary.without_image:

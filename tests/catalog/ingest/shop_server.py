@@ -19,22 +19,47 @@ Handler = Callable[[dict[str, str]], Response]
 class ShopServer(LoopbackHTTPServer):
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
-        # (time, path, query, Authorization header) of every request, in order.
+        # (time, route, query, Authorization header) of every request, in order. The route
+        # is the path, or the `rest_route` parameter of a shop without pretty permalinks.
         self.requests: list[tuple[float, str, dict[str, str], str | None]] = []
         super().__init__(self._handler())
 
     def requests_to(self, path: str) -> list[dict[str, str]]:
         return [query for _, p, query, _ in self.requests if p == path]
 
-    def paginate(self, path: str, products: list[dict[str, Any]]) -> None:
-        """Serve `products` the way WordPress does: per_page/page, X-WP-Total(Pages)."""
+    def paginate(
+        self,
+        path: str,
+        products: list[dict[str, Any]],
+        *,
+        headers: bool = True,
+        max_per_page: int = 100,
+        past_the_end: str = "empty",
+    ) -> None:
+        """Serve `products` the way WordPress does: per_page/page, X-WP-Total(Pages).
+
+        `headers=False`: as behind a page cache or proxy that drops the X-WP-* headers;
+        `max_per_page`: a shop that quietly serves fewer per page than asked;
+        `past_the_end`: "empty" (WooCommerce's controllers answer []) or "400" (WordPress's
+        posts controller: rest_post_invalid_page_number)."""
 
         def handle(query: dict[str, str]) -> Response:
-            per_page = int(query.get("per_page", 10))
+            per_page = min(int(query.get("per_page", 10)), max_per_page)
             page = int(query.get("page", 1))
             pages = max(1, math.ceil(len(products) / per_page))
-            headers = {"X-WP-Total": str(len(products)), "X-WP-TotalPages": str(pages)}
-            return 200, headers, products[(page - 1) * per_page : page * per_page]
+            extra = {"X-WP-Total": str(len(products)), "X-WP-TotalPages": str(pages)}
+            if page > pages and past_the_end == "400":
+                return (
+                    400,
+                    {},
+                    {
+                        "code": "rest_post_invalid_page_number",
+                        "message": "The page number requested is larger than the number of pages "
+                        "available.",
+                        "data": {"status": 400},
+                    },
+                )
+            return 200, extra if headers else {}, products[(page - 1) * per_page : page * per_page]
 
         self.routes[path] = handle
 
@@ -60,10 +85,11 @@ class ShopServer(LoopbackHTTPServer):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+                path = query.get("rest_route", parts.path)
                 shop.requests.append(
-                    (time.monotonic(), parts.path, query, self.headers.get("Authorization"))
+                    (time.monotonic(), path, query, self.headers.get("Authorization"))
                 )
-                route = shop.routes.get(parts.path)
+                route = shop.routes.get(path)
                 if route is None:
                     status, headers, body = (
                         404,
@@ -76,7 +102,8 @@ class ShopServer(LoopbackHTTPServer):
                     )
                 else:
                     status, headers, body = route(query)
-                data = json.dumps(body).encode()
+                # Raw bytes go out as they are: broken encodings, JSON too deep to decode.
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -208,3 +209,116 @@ def test_a_large_import_refreshes_planner_statistics(
     monkeypatch.setattr(service, "ANALYZE_AFTER_ROWS", threshold)
     run_import(feed([product(i) for i in range(rows)]))
     assert (planner_row_estimate() == rows) is analyzed
+
+
+# --- Issue 11: no record stops the others; no source is misread ---------------------------
+
+
+def test_one_huge_price_in_a_5000_row_feed_is_rejected_and_the_rest_saved(feed, run_import):
+    # Once: decimal.InvalidOperation at record 2,501, only the first batch saved, re-runs
+    # stopping at the same record.
+    records = [product(i) for i in range(5000)]
+    records[2500] = product(2500, price="1e30")
+    path = feed(records)
+    result = run_import(path)
+    assert str(result.error) == "1 record(s) rejected."
+    assert (
+        "rejected line 2501 (external_id sku-2500): price: must be a plain decimal number "
+        "such as 19.90, not '1e30'" in result.err
+    )
+    assert len(stored()) == 4999
+    again = run_import(path)
+    assert again.out.startswith("0 created, 0 updated, 4,999 unchanged, 1 rejected")
+
+
+def test_json_numbers_of_any_size_and_depth_are_rejections(tmp_path, run_import):
+    path = tmp_path / "feed.json"
+    path.write_text(
+        "[\n"
+        + json.dumps(product(1))
+        + ",\n"
+        + json.dumps(product(3)).replace('"3.50"', "1e308")  # a JSON number, not a string
+        + ",\n"
+        + '{"external_id": "long", "price": '
+        + "9" * 5000
+        + "},\n"
+        + '{"external_id": "deep", "x": '
+        + "[" * 3000
+        + "]" * 3000
+        + "},\n"
+        + json.dumps(product(2))
+        + "\n]"
+    )
+    result = run_import(path)
+    assert str(result.error) == "3 record(s) rejected."
+    assert set(stored()) == {"sku-1", "sku-2"}
+    assert (
+        "rejected line 3 (external_id sku-3): price: must be a plain decimal number such as "
+        "19.90, not '1e+308'" in result.err
+    )
+    assert "rejected line 4: record: has a number too long to read" in result.err
+    assert "rejected line 5: record: is nested too deeply" in result.err
+
+
+def test_invalid_utf8_in_a_csv_rejects_that_record_only(tmp_path, run_import):
+    path = tmp_path / "feed.csv"
+    path.write_bytes(
+        b"external_id,title,price,product_url\n"
+        b"c1,Scarf,12.5,https://shop.example/c1\n"
+        b"c2,Caf\xe9 cr\xe8me,3,https://shop.example/c2\n"
+        b"c3,Hat,4,https://shop.example/c3\n"
+    )
+    result = run_import(path)
+    assert str(result.error) == "1 record(s) rejected."
+    assert "rejected line 3 (external_id c2): title: is not valid UTF-8 text" in result.err
+    assert set(stored()) == {"c1", "c3"}
+
+
+def test_a_store_id_that_cannot_be_stored_is_refused_before_reading(feed, run_import):
+    result = run_import(feed([product(1)]), store="s" * 101)
+    assert str(result.error) == "--store is longer than 100 characters."
+    assert result.err == "" and result.out == ""
+    assert not Product.objects.exists()
+
+
+def test_records_without_currency_take_the_currency_option(feed, run_import):
+    records = [product(1, currency=""), product(2, currency="GBP")]
+    run_import(feed(records), "--currency", "jpy")
+    assert {p.external_id: p.currency for p in Product.objects.all()} == {
+        "sku-1": "JPY",
+        "sku-2": "GBP",
+    }
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_saved_rest_api_answer_imports_with_its_currency(run_import):
+    path = FIXTURES / "rest_v3_products.json"
+    refused = run_import(path, "--format", "woocommerce-rest")
+    assert "pass --currency CODE with the shop's currency" in str(refused.error)
+    result = run_import(path, "--format", "woocommerce-rest", "--currency", "COP")
+    assert result.error is None, result.err
+    assert result.out.startswith("2 created, 0 updated, 0 unchanged, 0 rejected, 1 skipped")
+    assert {p.external_id: (str(p.price), p.currency) for p in Product.objects.all()} == {
+        "60": ("2.00", "COP"),
+        "59": ("18.00", "COP"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("store_api_products.json", "pass --format woocommerce-store."),
+        ("rest_v3_products.json", "pass --format woocommerce-rest --currency CODE."),
+    ],
+)
+def test_woocommerce_data_without_format_gets_a_hint(run_import, name, hint):
+    result = run_import(FIXTURES / name)
+    assert str(result.error).endswith("data (products with an id, not an external_id); " + hint)
+    assert not Product.objects.exists()
+
+
+def test_each_rejection_is_printed_once_at_verbosity_2(feed, run_import):
+    result = run_import(feed([product(1, price="x"), product(2)]), "-v", "2")
+    assert result.err.count("rejected line 1 (external_id sku-1)") == 1

@@ -4,61 +4,16 @@ import pytest
 
 from catalog.ingest.woocommerce import clean_html
 from catalog.models import Product
-from tests.catalog.ingest.shop_server import ShopServer
+from tests.catalog.ingest.conftest import (
+    CURRENCY_PATH,
+    REST_PATH,
+    STORE_PATH,
+    rest_product,
+    store_product,
+)
 from tests.helpers import SilentServer
 
 pytestmark = pytest.mark.django_db
-
-STORE_PATH = "/wp-json/wc/store/v1/products"
-REST_PATH = "/wp-json/wc/v3/products"
-CURRENCY_PATH = "/wp-json/wc/v3/data/currencies/current"
-
-
-def store_product(i, *, price="1099", minor=2, currency="USD", images=True, **extra):
-    return {
-        "id": i,
-        "name": f"Product {i}",
-        "permalink": f"https://shop.example/product/{i}/",
-        "description": f"<p>Description of {i}</p>",
-        "short_description": "",
-        "prices": {
-            "price": price,
-            "regular_price": price,
-            "currency_code": currency,
-            "currency_minor_unit": minor,
-        },
-        "images": [{"id": 1, "src": f"https://shop.example/img/{i}.jpg"}] if images else [],
-    } | extra
-
-
-def rest_product(i, price="21.99", **extra):
-    return {
-        "id": i,
-        "name": f"Rest product {i}",
-        "permalink": f"https://shop.example/product/r{i}/",
-        "description": "<p>Cotton &amp; linen</p>",
-        "short_description": "",
-        "price": price,
-        "status": "publish",
-        "images": [{"src": f"https://shop.example/img/r{i}.jpg"}],
-    } | extra
-
-
-@pytest.fixture(autouse=True)
-def fast_http(settings):
-    settings.IMPORT_HTTP = {
-        "timeout": 5.0,
-        "retries": 3,
-        "backoff": 0.01,
-        "max_retry_after": 5.0,
-        "min_interval": 0.0,
-    }
-
-
-@pytest.fixture
-def shop():
-    with ShopServer() as server:
-        yield server
 
 
 def prices():
@@ -233,7 +188,7 @@ def test_clean_html():
     assert clean_html("<p>A&nbsp;<em>b</em></p>\n<style>p{}</style>c &lt;d&gt;") == "A b c <d>"
 
 
-def test_a_shop_that_never_answers_times_out(run_import, settings):
+def test_a_shop_that_never_answers_times_out(run_import, settings, fast_http):
     settings.IMPORT_HTTP = settings.IMPORT_HTTP | {"timeout": 0.5, "retries": 1}
     with SilentServer() as server:
         result = run_import(f"http://127.0.0.1:{server.port}{STORE_PATH}")

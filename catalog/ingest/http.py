@@ -219,6 +219,6 @@ def _refusal(response: httpx.Response, where: str) -> FetchError:
             "may read this route."
         )
     else:
-        detail = f" {code}: {message[:200]}" if code else f" {response.reason_phrase}"
-        text = f"{where}: HTTP {status}{detail}".rstrip()
+        detail = ": ".join(filter(None, [code, message[:200]])) or response.reason_phrase
+        text = f"{where}: HTTP {status} {detail}".rstrip()
     return FetchError(text, status=status, code=code)

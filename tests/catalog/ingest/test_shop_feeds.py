@@ -310,3 +310,14 @@ def test_each_bad_value_is_a_named_rejection_and_the_rest_is_saved(shop, run_imp
         "'http://a..b/x.png'",
         "rejected product 9 (external_id 9): description: is longer than 20,000 characters",
     ]
+
+
+def test_credentials_in_the_url_query_never_reach_a_message(shop, run_import):
+    shop.routes[STORE_PATH] = lambda q: (500, {}, {"code": "internal_error"})
+    result = run_import(
+        f"{shop.base}{STORE_PATH}?consumer_key=ck_visible&consumer_secret=cs_hidden&lang=en"
+    )
+    assert str(result.error) == f"{shop.base}{STORE_PATH}?lang=en: HTTP 500 internal_error"
+    assert shop.requests_to(STORE_PATH)[0]["consumer_secret"] == "cs_hidden"  # still sent
+    assert "cs_hidden" not in result.out + result.err + str(result.error)
+    assert "ck_visible" not in result.out + result.err + str(result.error)

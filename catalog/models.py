@@ -109,13 +109,17 @@ class Product(models.Model):
 class ProductChange(models.Model):
     """Products written since the vector index last caught up, filled by database triggers.
 
-    One row per SQL statement, holding the ids it touched: an import batch of 2,000 new
-    products logs one row, not 2,000, which keeps the log nearly free for bulk writes. Only
+    One row per SQL statement, holding the ids it touched, at most MAX_IDS of them (a
+    statement that touches more logs several rows: migration 0006): an import batch of
+    2,000 new products logs two rows, not 2,000, which keeps the log nearly free for bulk
+    writes, and bounds what the sync claims and what the admin's status lookup reads. Only
     changes that matter to the vector index are logged (image, title, description, price,
     currency, store, creation time), inserts and deletes always. The triggers see every
     write (save(), queryset update() and delete(), bulk imports, raw SQL), in the writer's
     own transaction.
     """
+
+    MAX_IDS = 1000  # the triggers' chunk (migration 0006)
 
     class Kind(models.TextChoices):
         INSERT = "insert"
@@ -132,6 +136,10 @@ class ProductChange(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
     not_before = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="", db_default="")
+    # Set when the sync gave up after repeated failures that were not an outage: no longer
+    # claimed, kept for an operator (admin status, reconcile_vectors, sync_vectors' summary;
+    # `sync_vectors --retry-set-aside` queues it again).
+    set_aside_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -1,5 +1,9 @@
 """The product admin, with what the vector index knows: a status column, a "similar
-products" panel and a re-sync action. Added here, so that catalog never imports vectors."""
+products" panel and a re-sync action. Added here, so that catalog never imports vectors.
+
+Search and sync are imported where they are used: admin autodiscovery imports this module in
+every process (every manage.py command), and they bring qdrant_client, about half a second
+of start-up that commands which never touch Qdrant should not pay."""
 
 from django.contrib import admin, messages
 from django.db.models.expressions import RawSQL
@@ -8,17 +12,16 @@ from django.utils.html import format_html, format_html_join
 
 from catalog.admin import ProductAdmin, image_tag
 from catalog.models import Product
-from vectors.exceptions import VectorStoreError
-from vectors.search import ProductNotIndexed, similar_products
-from vectors.sync import request_resync
+from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
 PANEL_SIZE = 8
 
-# NULL: nothing waiting (the sync delivered the product); 0: waiting; > 0: failed and retrying.
-# The GIN index on product_ids answers it per row.
+# NULL: nothing waiting (the sync delivered the product); 0: waiting; > 0: failed and retrying;
+# -1: set aside after repeated failures. The GIN index on product_ids finds the log rows, and
+# each holds at most ProductChange.MAX_IDS ids to re-check, whatever is pending.
 PENDING_ATTEMPTS = RawSQL(
-    "SELECT max(c.attempts) FROM catalog_productchange c "
-    "WHERE c.product_ids @> ARRAY[catalog_product.id]",
+    "SELECT CASE WHEN bool_or(c.set_aside_at IS NOT NULL) THEN -1 ELSE max(c.attempts) END "
+    "FROM catalog_productchange c WHERE c.product_ids @> ARRAY[catalog_product.id]",
     [],
 )
 
@@ -44,12 +47,16 @@ class ProductWithVectorsAdmin(ProductAdmin):
         attempts = getattr(obj, "pending_attempts", None)
         if attempts is None:
             return "indexed"
+        if attempts < 0:
+            return "failed (set aside)"
         return "pending" if attempts == 0 else f"retrying ({attempts} failed)"
 
     @admin.display(description="similar products")
     def similar_products_panel(self, obj: Product) -> str:
         if obj.pk is None:
             return "—"
+        from vectors.search import similar_products
+
         try:
             results = similar_products(obj, limit=PANEL_SIZE)
         except ProductNotIndexed:
@@ -79,6 +86,8 @@ class ProductWithVectorsAdmin(ProductAdmin):
 
     @admin.action(description="Re-sync selected products to the vector index")
     def resync_vectors(self, request, queryset):
+        from vectors.sync import request_resync
+
         count = request_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,

@@ -28,3 +28,7 @@ class CollectionMismatch(VectorStoreError):
 
 class CollectionAlreadyExists(VectorStoreError):
     """Creating a collection or alias that another process created first."""
+
+
+class ProductNotIndexed(VectorStoreError):
+    """The product has no point in Qdrant yet (sync_vectors has not delivered it)."""

@@ -9,11 +9,7 @@ from uuid import UUID
 from catalog.models import Product
 from vectors.client import GuardedClient, get_qdrant_client, models
 from vectors.conf import QdrantConfig, qdrant_config
-from vectors.exceptions import VectorStoreError
-
-
-class ProductNotIndexed(VectorStoreError):
-    """The product has no point in Qdrant yet (sync_vectors has not delivered it)."""
+from vectors.exceptions import ProductNotIndexed
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,22 @@
 """Keeping Qdrant in step with PostgreSQL by draining the product change log.
 
-The log (catalog.ProductChange) is filled by database triggers in the writer's transaction.
-`sync_pending()` takes the oldest entries (FOR UPDATE SKIP LOCKED, so several workers can
-share the work), reads those products' current state, and writes Qdrant: a product that
-exists is upserted (embedded again only when its image or text changed, or its point is
-missing; otherwise only its payload is set), one that does not is deleted. The entries are
-deleted in the same transaction once Qdrant has accepted the writes: a crash or an outage
-leaves them for the next run, and running twice is harmless (writes are idempotent).
-Products the embedder cannot handle (an image that will not load) go back into the log
-with a growing delay and their reason, never dropped.
+The log (catalog.ProductChange) is filled by database triggers in the writer's transaction,
+at most ProductChange.MAX_IDS ids a row. `sync_batch()` claims the oldest due rows (FOR UPDATE
+SKIP LOCKED, so several workers can share the work) up to `batch_size` products, reading only
+the slice of each row it takes (a row bigger than what is left of the batch is split: the
+rest is put back), so a batch's memory is bounded whatever one statement touched. It reads
+those products' current state and writes Qdrant: a product that exists is upserted (embedded
+again only when its image or text changed, or its point is missing; otherwise only its
+payload is set), one that does not is deleted. The claimed rows are deleted in the same
+transaction once Qdrant has accepted the writes: a crash or an outage leaves them for the
+next run, and running twice is harmless (writes are idempotent).
+
+Failures are the products', never the queue's. Qdrant or PostgreSQL being unavailable is an
+outage: the batch is left queued and the caller waits. Anything else (an image that will not
+load, a product Qdrant refuses, a bug) is narrowed down to the products that cause it (the
+batch is halved until the failing ones are alone), which go back into the log with their
+reason and a growing delay; after MAX_ATTEMPTS they are set aside (`set_aside_at`), out of the
+way of everything behind them, for an operator to see and retry.
 """
 
 from __future__ import annotations
@@ -19,20 +27,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
 
-from django.db import transaction
-from django.db.models import F, Func, IntegerField, Q, Sum
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import F, Func, IntegerField, Sum
 from django.utils import timezone
 
 from catalog.models import Product, ProductChange
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure
+from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
 
 logger = logging.getLogger(__name__)
 
 RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=6)
+# 1 + 2 + 4 + ... minutes: about 8.5 hours of retries before a change is set aside.
+MAX_ATTEMPTS = 10
+# Waiting, not failing: the batch stays queued and the caller retries later.
+OUTAGES = (VectorStoreUnavailable, CollectionNotFound, OperationalError, InterfaceError)
 
 
 @dataclass
@@ -41,6 +54,7 @@ class SyncReport:
     payload_updated: int = 0
     deleted: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # product id -> reason
+    set_aside: int = 0  # of the failed, those that reached MAX_ATTEMPTS
     batches: int = 0
 
     @property
@@ -52,42 +66,110 @@ class SyncReport:
         self.payload_updated += other.payload_updated
         self.deleted += other.deleted
         self.failed |= other.failed
+        self.set_aside += other.set_aside
         self.batches += other.batches
 
 
 def request_resync(*, product_ids: list[UUID]) -> int:
     """Queue products for re-embedding (the admin's action; after a model change)."""
-    if product_ids:
-        ProductChange.objects.create(
-            kind=ProductChange.Kind.UPDATE, needs_embedding=True, product_ids=product_ids
+    step = ProductChange.MAX_IDS
+    ProductChange.objects.bulk_create(
+        ProductChange(
+            kind=ProductChange.Kind.UPDATE,
+            needs_embedding=True,
+            product_ids=product_ids[start : start + step],
         )
+        for start in range(0, len(product_ids), step)
+    )
     return len(product_ids)
 
 
-def pending_changes() -> Q:
-    return Q(not_before__isnull=True) | Q(not_before__lte=timezone.now())
+def _products_in(queryset) -> int:
+    cardinality = Func(F("product_ids"), function="cardinality", output_field=IntegerField())
+    return queryset.aggregate(n=Sum(cardinality))["n"] or 0
 
 
 def pending_count() -> int:
     """Products waiting (an estimate: one product may be in several entries)."""
-    cardinality = Func(F("product_ids"), function="cardinality", output_field=IntegerField())
-    return ProductChange.objects.aggregate(n=Sum(cardinality))["n"] or 0
+    return _products_in(ProductChange.objects.filter(set_aside_at__isnull=True))
 
 
-def _claim(batch_size: int) -> list[ProductChange]:
-    """The oldest due entries, up to about batch_size products, locked for this worker."""
-    claimed, products = [], 0
-    query = (
-        ProductChange.objects.select_for_update(skip_locked=True)
-        .filter(pending_changes())
-        .order_by("id")
+def set_aside_count() -> int:
+    """Products the sync gave up on after repeated failures."""
+    return _products_in(ProductChange.objects.filter(set_aside_at__isnull=False))
+
+
+def set_aside_notice() -> str | None:
+    """One paragraph for an operator about the changes set aside, or None when there are
+    none: how many products, a few reasons, what to do."""
+    count = set_aside_count()
+    if not count:
+        return None
+    reasons = ProductChange.objects.filter(set_aside_at__isnull=False).values_list(
+        "last_error", flat=True
+    )[:3]
+    shown = "".join(f"\n  {reason[:300]}" for reason in reasons)
+    return (
+        f"{count:,} product(s) set aside after {MAX_ATTEMPTS} failed sync attempts; once "
+        f"the cause is fixed, run manage.py sync_vectors --retry-set-aside. Reasons:{shown}"
     )
-    for change in query[: max(1, batch_size)].iterator(chunk_size=100):
-        claimed.append(change)
-        products += len(change.product_ids)
-        if products >= batch_size:
-            break
-    return claimed
+
+
+def retry_set_aside() -> int:
+    """Queue every set-aside change again, from its first attempt (after fixing the cause)."""
+    return ProductChange.objects.filter(set_aside_at__isnull=False).update(
+        set_aside_at=None, attempts=0, not_before=None
+    )
+
+
+@dataclass
+class Claim:
+    """Part or all of one change-log row, locked by this worker until its transaction ends."""
+
+    pk: int
+    needs_embedding: bool
+    attempts: int
+    product_ids: list[UUID]
+    whole: bool  # False: the rest of the row was put back, so the row stays
+
+
+CLAIM_SQL = """
+    SELECT id, needs_embedding, attempts, product_ids[1:%s], cardinality(product_ids)
+    FROM catalog_productchange
+    WHERE id > %s AND set_aside_at IS NULL AND (not_before IS NULL OR not_before <= now())
+    ORDER BY id
+    LIMIT 16
+    FOR UPDATE SKIP LOCKED
+"""
+
+
+def _claim(batch_size: int) -> list[Claim]:
+    """The oldest due rows, up to batch_size products, locked for this worker. Only the ids
+    taken are read; a row with more than what is left of the batch gives the first ones and
+    keeps the rest."""
+    claims: list[Claim] = []
+    room, after = max(1, batch_size), 0
+    with connection.cursor() as cursor:
+        while room:
+            cursor.execute(CLAIM_SQL, [room, after])
+            rows = cursor.fetchall()
+            for pk, needs_embedding, attempts, ids, size in rows:
+                after = pk
+                ids = ids[:room]  # the slice was cut for the room left when the query ran
+                whole = size <= room
+                if not whole:
+                    cursor.execute(
+                        "UPDATE catalog_productchange SET product_ids = product_ids[%s:] "
+                        "WHERE id = %s",
+                        [room + 1, pk],
+                    )
+                claims.append(Claim(pk, needs_embedding, attempts, ids, whole))
+                room -= len(ids)
+                if not room:
+                    break
+            if len(rows) < 16:
+                break
+    return claims
 
 
 def write_products(
@@ -154,18 +236,55 @@ def write_products(
     return report
 
 
-def _requeue_failures(failed: dict[str, str], changes: list[ProductChange]) -> None:
-    attempts = 1 + max((change.attempts for change in changes), default=0)
+def _requeue(failed: dict[str, str], attempts: int) -> int:
+    """Put failed products back in the log with their reasons, to be tried again after a
+    growing delay, or set aside once they have failed MAX_ATTEMPTS times. Returns how many
+    were set aside."""
+    now = timezone.now()
+    give_up = attempts >= MAX_ATTEMPTS
     delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1))
+    ids = list(failed)
     reasons = "; ".join(f"{pid}: {reason}" for pid, reason in list(failed.items())[:20])
-    ProductChange.objects.create(
-        kind=ProductChange.Kind.UPDATE,
-        needs_embedding=True,
-        product_ids=list(failed),
-        attempts=attempts,
-        not_before=timezone.now() + delay,
-        last_error=reasons[:2000],
+    step = ProductChange.MAX_IDS
+    ProductChange.objects.bulk_create(
+        ProductChange(
+            kind=ProductChange.Kind.UPDATE,
+            needs_embedding=True,
+            product_ids=ids[start : start + step],
+            attempts=attempts,
+            not_before=now + delay,
+            last_error=reasons[:2000],
+            set_aside_at=now if give_up else None,
+        )
+        for start in range(0, len(ids), step)
     )
+    return len(ids) if give_up else 0
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}"[:300] if text else type(exc).__name__
+
+
+def _deliver(
+    ids: list[UUID], embed: set[UUID], write: Callable[[list[UUID], set[UUID]], SyncReport]
+) -> SyncReport:
+    """write(ids, embed), narrowing an unexpected failure down to the products causing it:
+    halves are tried on their own (each in a savepoint) until the failing ones are alone.
+    Outages are not narrowed: they propagate and leave the whole batch queued."""
+    try:
+        with transaction.atomic():
+            return write(ids, embed & set(ids))
+    except OUTAGES:
+        raise
+    except Exception as exc:
+        if len(ids) == 1:
+            logger.warning("sync of product %s failed: %s", ids[0], _describe(exc))
+            return SyncReport(failed={str(ids[0]): _describe(exc)})
+        middle = len(ids) // 2
+        report = _deliver(ids[:middle], embed, write)
+        report.add(_deliver(ids[middle:], embed, write))
+        return report
 
 
 def sync_batch(
@@ -173,23 +292,29 @@ def sync_batch(
 ) -> SyncReport | None:
     """Deliver one batch of pending changes; None when nothing is due."""
     with transaction.atomic():
-        changes = _claim(batch_size)
-        if not changes:
+        claims = _claim(batch_size)
+        if not claims:
             return None
         embed: set[UUID] = set()
-        for change in changes:
-            if change.needs_embedding or change.attempts:
-                embed.update(change.product_ids)
-        report = write_products(
-            client=client,
-            collection=config.collection,
-            embedder=embedder,
-            product_ids=(pid for change in changes for pid in change.product_ids),
-            embed=embed,
-        )
+        for claim in claims:
+            if claim.needs_embedding or claim.attempts:
+                embed.update(claim.product_ids)
+        ids = list(dict.fromkeys(pid for claim in claims for pid in claim.product_ids))
+
+        def write(some: list[UUID], to_embed: set[UUID]) -> SyncReport:
+            return write_products(
+                client=client,
+                collection=config.collection,
+                embedder=embedder,
+                product_ids=some,
+                embed=to_embed,
+            )
+
+        report = _deliver(ids, embed, write)
         if report.failed:
-            _requeue_failures(report.failed, changes)
-        ProductChange.objects.filter(pk__in=[change.pk for change in changes]).delete()
+            attempts = 1 + max(claim.attempts for claim in claims)
+            report.set_aside = _requeue(report.failed, attempts)
+        ProductChange.objects.filter(pk__in=[c.pk for c in claims if c.whole]).delete()
         report.batches = 1
         return report
 
@@ -201,13 +326,21 @@ def sync_pending(
     embedder: Embedder,
     batch_size: int = 256,
     on_batch: Callable[[SyncReport], None] = lambda report: None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SyncReport:
-    """Deliver every due change; raises VectorStoreError (leaving the rest queued) when
-    Qdrant fails."""
+    """Deliver every due change, batch by batch, until none is left or `should_stop()`
+    (asked between batches); raises an outage (leaving the rest queued) when Qdrant or
+    PostgreSQL fails."""
     total = SyncReport()
     while (
-        report := sync_batch(client=client, config=config, embedder=embedder, batch_size=batch_size)
-    ) is not None:
+        not should_stop()
+        and (
+            report := sync_batch(
+                client=client, config=config, embedder=embedder, batch_size=batch_size
+            )
+        )
+        is not None
+    ):
         total.add(report)
         on_batch(total)
     return total

@@ -7,8 +7,7 @@ from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
 from catalog.models import Product
-from vectors.exceptions import VectorStoreError
-from vectors.search import ProductNotIndexed, similar_products
+from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +32,10 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 
 @require_safe
 def similar(request, product_id):
+    # Imported here: the URLconf imports this module for every request, and search brings
+    # qdrant_client, which requests that never search should not pay for.
+    from vectors.search import similar_products
+
     query = SimilarQuery(request.GET)
     if not query.is_valid():
         return _error(400, "invalid parameters", fields=query.errors.get_json_data())

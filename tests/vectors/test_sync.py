@@ -149,12 +149,12 @@ def test_sync_command_reports_and_exits_non_zero_on_failures(qdrant, collection,
     make_product()
     make_product(title="???", description="")
     out, err = StringIO(), StringIO()
-    with pytest.raises(CommandError, match=r"1 product\(s\) could not be embedded"):
+    with pytest.raises(CommandError, match=r"1 product\(s\) could not be synced"):
         call_command("sync_vectors", stdout=out, stderr=err)
     assert out.getvalue().startswith(
         "Synced 2 products: 1 embedded, 0 payload updates, 0 deleted, 1 failed."
     )
-    assert "not embedded: product" in err.getvalue()
+    assert "not synced: product" in err.getvalue()
 
 
 def test_sync_command_without_collection_says_what_to_run(qdrant, make_product):

@@ -6,6 +6,7 @@ from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import CollectionNotFound, VectorStoreError
 from vectors.reconcile import ReconcileReport, reconcile
+from vectors.sync import set_aside_notice
 
 
 class Command(BaseCommand):
@@ -43,6 +44,9 @@ class Command(BaseCommand):
         for kind, ids in report.samples.items():
             if ids:
                 self.stdout.write(f"  {kind}: {', '.join(ids)}{' ...' if len(ids) >= 10 else ''}")
+        notice = set_aside_notice()
+        if notice:
+            self.stdout.write(notice)
         if report.drift and not report.fixed:
             raise CommandError(
                 f"PostgreSQL and Qdrant differ in {report.drift} place(s); run with --fix."

@@ -2,13 +2,22 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import InterfaceError, OperationalError, connections
 
 from catalog.progress import Progress
+from catalog.setup import first_line
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import CollectionNotFound, VectorStoreError, VectorStoreUnavailable
-from vectors.sync import SyncReport, pending_count, sync_pending
+from vectors.sync import (
+    MAX_ATTEMPTS,
+    SyncReport,
+    pending_count,
+    retry_set_aside,
+    set_aside_notice,
+    sync_pending,
+)
 
 RETRIES = 5
 MAX_BACKOFF = 60.0
@@ -36,10 +45,21 @@ class Command(BaseCommand):
             default=2.0,
             help="With --watch, seconds between looks at the log (2).",
         )
+        parser.add_argument(
+            "--retry-set-aside",
+            action="store_true",
+            help=f"First queue again the changes set aside after {MAX_ATTEMPTS} failed attempts "
+            "(once their cause is fixed).",
+        )
 
     def handle(self, *args, **options):
+        # SIGTERM (docker stop) and Ctrl-C stop the work between two batches: the batch in
+        # flight is delivered or left queued whole, never half-done.
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        if options["retry_set_aside"]:
+            self.stdout.write(f"Queued {retry_set_aside():,} set-aside change(s) again.")
         config = qdrant_config()
         try:
             embedder = get_embedder()
@@ -60,11 +80,15 @@ class Command(BaseCommand):
                 on_batch=lambda total: progress.update(
                     total.products, total.products / waiting if waiting else None
                 ),
+                should_stop=lambda: self.stopping,
             )
         )
         progress.close()
         if verbose:
             self.stdout.write(self._summary(report))
+            if self.stopping:
+                self.stdout.write(f"Stopped; {pending_count():,} product(s) stay queued.")
+        self._report_set_aside()
         self._report_failures(report)
 
     def _with_retries(self, work):
@@ -86,8 +110,11 @@ class Command(BaseCommand):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _watch(self, config, embedder, options) -> None:
+        """Deliver changes as they come, for months: Qdrant or PostgreSQL going away (a
+        restart, an outage) is waited out with a growing pause and one line each time."""
         backoff = 1.0
         self.stdout.write(f"Watching the product change log (every {options['interval']}s).")
+        self.stdout.flush()
         while not self.stopping:
             try:
                 report = sync_pending(
@@ -95,15 +122,24 @@ class Command(BaseCommand):
                     config=config,
                     embedder=embedder,
                     batch_size=options["batch_size"],
+                    should_stop=lambda: self.stopping,
                 )
                 backoff = 1.0
                 if report.products:
                     self.stdout.write(self._summary(report))
+                    self.stdout.flush()
                     self._report_failures(report, fatal=False)
                 self._sleep(options["interval"])
-            except VectorStoreError as exc:
-                # Qdrant down: the changes wait in PostgreSQL; try again, less and less often.
-                self.stderr.write(f"{exc}; retrying in {backoff:.0f}s")
+            except (VectorStoreError, OperationalError, InterfaceError) as exc:
+                # The changes wait in PostgreSQL; try again, less and less often.
+                if isinstance(exc, VectorStoreError):
+                    self.stderr.write(f"{exc}; retrying in {backoff:.0f}s")
+                else:
+                    self.stderr.write(
+                        f"Database unavailable: {first_line(exc)}; retrying in {backoff:.0f}s"
+                    )
+                    # A connection the server dropped is unusable: open a new one next time.
+                    connections.close_all()
                 self._sleep(backoff)
                 backoff = min(MAX_BACKOFF, backoff * 2)
         self.stdout.write("Stopped.")
@@ -118,20 +154,26 @@ class Command(BaseCommand):
 
     @staticmethod
     def _summary(report: SyncReport) -> str:
+        set_aside = f" ({report.set_aside:,} set aside)" if report.set_aside else ""
         return (
             f"Synced {report.products:,} products: {report.embedded:,} embedded, "
             f"{report.payload_updated:,} payload updates, {report.deleted:,} deleted, "
-            f"{len(report.failed):,} failed."
+            f"{len(report.failed):,} failed{set_aside}."
         )
+
+    def _report_set_aside(self) -> None:
+        notice = set_aside_notice()
+        if notice:
+            self.stderr.write(notice)
 
     def _report_failures(self, report: SyncReport, fatal: bool = True) -> None:
         if not report.failed:
             return
         for product_id, reason in list(report.failed.items())[:10]:
-            self.stderr.write(f"not embedded: product {product_id}: {reason}")
+            self.stderr.write(f"not synced: product {product_id}: {reason}")
         message = (
-            f"{len(report.failed)} product(s) could not be embedded; they stay queued and are "
-            "retried later with a growing delay."
+            f"{len(report.failed)} product(s) could not be synced; they stay queued and are "
+            f"retried later with a growing delay, then set aside after {MAX_ATTEMPTS} attempts."
         )
         if fatal:
             raise CommandError(message)

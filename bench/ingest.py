@@ -9,8 +9,15 @@ Generates N products as JSON Lines, then times, in a scratch database `catalog_b
   batches of the same size; only the COPY is timed;
 - the import: `product_import` reading, validating and upserting the file;
 - the re-import of the unchanged file.
+Then the same as a user sees it, whole processes with their start-up (issue 12):
+- baseline: `psql -c "\\copy ..."` of the same rows, already in COPY's text format, into the
+  same kind of table;
+- `manage.py import_products` of the file, then of the unchanged file again;
+- start-up: `manage.py import_products` of a one-row file, beside `python -c "import django"`
+  (medians of 5).
 The last line is the figure: import throughput / COPY throughput, and first import time /
-unchanged re-import time. Goals: >= 0.6 and >= 2.
+unchanged re-import time, in-process and whole-process (goals: >= 0.6 and >= 2 for both),
+and the one-row import's wall time (goal <= 0.7 s).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import argparse
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,10 +63,12 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
             )
 
 
-def copy_baseline(path: Path, batch_size: int) -> float:
-    """Seconds spent in COPY alone, for the file's rows parsed and validated beforehand."""
+def copy_baseline(path: Path, batch_size: int, tsv: Path | None = None) -> float:
+    """Seconds spent in COPY alone, for the file's rows parsed and validated beforehand.
+    `tsv`: also write the rows there in COPY's text format, for the whole-process baseline."""
     from django.db import connection, transaction
 
+    from catalog.ingest.batches import copy_line
     from catalog.ingest.files import read_jsonl
     from catalog.ingest.validate import validate_record
     from catalog.ingest.writer import COLUMNS
@@ -68,6 +78,7 @@ def copy_baseline(path: Path, batch_size: int) -> float:
         cursor.execute("CREATE TABLE bench_copy (LIKE catalog_product INCLUDING ALL)")
     sql = f"COPY bench_copy (store_id, {', '.join(COLUMNS)}) FROM STDIN"
     spent = 0.0
+    out = tsv.open("w", encoding="utf-8") if tsv else None
     with path.open("rb") as handle:
         records = read_jsonl(handle)
         while True:
@@ -77,6 +88,8 @@ def copy_baseline(path: Path, batch_size: int) -> float:
             ]
             if not rows:
                 break
+            if out:
+                out.writelines(copy_line("bench", row) for row in rows)
             started = time.perf_counter()
             with (
                 transaction.atomic(),
@@ -86,9 +99,50 @@ def copy_baseline(path: Path, batch_size: int) -> float:
                 for row in rows:
                     copy.write_row(("bench", *row))
             spent += time.perf_counter() - started
+    if out:
+        out.close()
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_copy")
     return spent
+
+
+def process_seconds(command: list[str], *, cwd: Path = PROJECT_DIR) -> float:
+    """Wall time of a whole process, start-up included: what the user waits for."""
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=os.environ, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def psql_copy_seconds(tsv: Path) -> float:
+    """`psql \\copy` of ready COPY text into a table like catalog_product, as one process."""
+    from django.db import connection
+
+    from catalog.ingest.writer import COLUMNS
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy")
+        cursor.execute("CREATE TABLE bench_copy (LIKE catalog_product INCLUDING ALL)")
+    columns = ", ".join(COLUMNS)
+    seconds = process_seconds(
+        [
+            "psql",
+            "-q",
+            os.environ["DATABASE_URL"],
+            "-c",
+            f"\\copy bench_copy (store_id, {columns}) FROM '{tsv}'",
+        ]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE bench_copy")
+    return seconds
+
+
+def manage(*args: str) -> list[str]:
+    return [sys.executable, "manage.py", *args]
+
+
+def median_seconds(command: list[str], runs: int = 5) -> float:
+    return statistics.median(process_seconds(command) for _ in range(runs))
 
 
 def timed_import(path: Path, batch_size: int) -> tuple[float, object]:
@@ -116,20 +170,43 @@ def speed(n: int, batch_size: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "feed.jsonl"
         generate(path, n)
+        tsv = Path(tmp) / "rows.tsv"
+        one = Path(tmp) / "one.jsonl"
+        generate(one, 1)
         print(f"{n:,} products, batches of {batch_size:,}")
-        copy_seconds = copy_baseline(path, batch_size)
+        copy_seconds = copy_baseline(path, batch_size, tsv)
         reset_tables()
         first, summary = timed_import(path, batch_size)
         assert summary.created == n, summary
         again, summary = timed_import(path, batch_size)
         assert summary.unchanged == n, summary
         reset_tables()
+
+        # Whole processes, as a user runs them.
+        command = manage("import_products", str(path), "--store", "bench", "--verbosity", "0")
+        psql_copy = psql_copy_seconds(tsv)
+        process_first = process_seconds(command)
+        process_again = process_seconds(command)
+        reset_tables()
+        one_row = median_seconds(manage("import_products", str(one), "--store", "one"))
+        bare_django = median_seconds([sys.executable, "-c", "import django"])
+        reset_tables()
     print(f"raw COPY of parsed rows: {copy_seconds:.2f}s ({n / copy_seconds:,.0f} rows/s)")
     print(f"import:                  {first:.2f}s ({n / first:,.0f} rows/s)")
     print(f"unchanged re-import:     {again:.2f}s ({n / again:,.0f} rows/s)")
+    print("whole processes:")
+    print(f"  psql \\copy of the rows:     {psql_copy:.2f}s ({n / psql_copy:,.0f} rows/s)")
+    print(f"  manage.py import_products: {process_first:.2f}s ({n / process_first:,.0f} rows/s)")
+    print(f"  unchanged re-import:       {process_again:.2f}s")
     print(
-        f"ingest: import/COPY throughput {copy_seconds / first:.2f} (goal >= 0.6), "
-        f"first/unchanged re-import {first / again:.2f}x (goal >= 2)"
+        f"  one-row import:            {one_row:.2f}s (python -c 'import django': "
+        f"{bare_django:.2f}s)"
+    )
+    print(
+        f"ingest: import/COPY throughput {copy_seconds / first:.2f} in-process, "
+        f"{psql_copy / process_first:.2f} whole-process (goal >= 0.6); first/unchanged "
+        f"re-import {first / again:.2f}x in-process, {process_first / process_again:.2f}x "
+        f"whole-process (goal >= 2); one-row import {one_row:.2f}s (goal <= 0.7)"
     )
 
 

@@ -11,17 +11,26 @@ offline hashing embedder:
   its payload (what any comparison must read at least).
 The last line is the figure: sync throughput / bare upsert throughput (goal >= 0.7) and
 reconcile time / bare scroll time (goal <= 2).
+
+    python bench/sync.py --memory [--n 20000]
+
+Peak RSS of `manage.py sync_vectors` (a whole process) delivering one `UPDATE` of all N
+products' prices, against delivering the same change written by N/1,000 separate statements
+(issue 12: one big statement used to be claimed whole, 4.4x the memory). Last line: the
+ratio (goal <= 1.2).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import setup_django
+from _common import PROJECT_DIR, setup_django
 
 BENCH_DB = "catalog_bench"
 
@@ -30,13 +39,71 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--memory", action="store_true", help="Measure peak RSS instead.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["QDRANT_PATH"] = str(Path(tmp) / "qdrant")
         os.environ.pop("QDRANT_URL", None)
         os.environ.pop("QDRANT_HOST", None)
         setup_django(BENCH_DB)
-        run(args.n, args.batch_size, Path(tmp))
+        if args.memory:
+            memory(args.n, Path(tmp))
+        else:
+            run(args.n, args.batch_size, Path(tmp))
+
+
+def manage_peak_rss_mb(*args: str) -> float:
+    """Run manage.py as its own process; its peak RSS (that child's alone, from wait4)."""
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=os.environ,
+        stdout=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({child.returncode})")
+    return usage.ru_maxrss / 1024
+
+
+def memory(n: int, tmp: Path) -> None:
+    """One statement over N products vs N/1,000 statements: sync_vectors' peak RSS."""
+    from django.db import connection
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ingest import generate
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+    feed = tmp / "feed.jsonl"
+    generate(feed, n)
+    manage_peak_rss_mb("import_products", str(feed), "--store", "bench", "--verbosity", "0")
+    manage_peak_rss_mb("ensure_qdrant_collection")
+    manage_peak_rss_mb("sync_vectors")  # every product has its point: only payloads change
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM catalog_product ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+        for start in range(0, n, 1000):
+            cursor.execute(
+                "UPDATE catalog_product SET price = price + 1 WHERE id = ANY(%s)",
+                [ids[start : start + 1000]],
+            )
+    statements = n // 1000
+    many = manage_peak_rss_mb("sync_vectors")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_product SET price = price + 1")
+    one = manage_peak_rss_mb("sync_vectors")
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+    print(f"{n:,} products, embedded Qdrant, hashing embedder")
+    print(f"sync_vectors after {statements:,} UPDATEs of 1,000 products: peak RSS {many:.0f} MB")
+    print(f"sync_vectors after one UPDATE of all {n:,}:         peak RSS {one:.0f} MB")
+    print(
+        f"sync memory: one statement over {n:,} products {one / many:.2f}x the peak of "
+        f"{statements:,} statements (goal <= 1.2)"
+    )
 
 
 def run(n: int, batch_size: int, tmp: Path) -> None:

@@ -17,13 +17,10 @@ from vectors.exceptions import ProductNotIndexed, VectorStoreError
 PANEL_SIZE = 8
 
 # NULL: nothing waiting (the sync delivered the product); 0: waiting; > 0: failed and retrying;
-# -1: set aside after repeated failures. The GIN index on product_ids finds the log rows, and
-# each holds at most ProductChange.MAX_IDS ids to re-check, whatever is pending.
-PENDING_ATTEMPTS = RawSQL(
-    "SELECT CASE WHEN bool_or(c.set_aside_at IS NOT NULL) THEN -1 ELSE max(c.attempts) END "
-    "FROM catalog_productchange c WHERE c.product_ids @> ARRAY[catalog_product.id]",
-    [],
-)
+# -1: set aside after repeated failures. The database function (migration 0006) asks the GIN
+# index on product_ids, and each log row it finds holds at most ProductChange.MAX_IDS ids to
+# re-check: the same cost per product whatever is pending.
+PENDING_ATTEMPTS = RawSQL("catalog_product_sync_status(catalog_product.id)", [])
 
 
 admin.site.unregister(Product)

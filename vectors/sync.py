@@ -133,14 +133,15 @@ class Claim:
     whole: bool  # False: the rest of the row was put back, so the row stays
 
 
-CLAIM_SQL = """
+CLAIM_ROWS = 16  # log rows looked at per query while filling a batch
+CLAIM_SQL = f"""
     SELECT id, needs_embedding, attempts, product_ids[1:%s], cardinality(product_ids)
     FROM catalog_productchange
     WHERE id > %s AND set_aside_at IS NULL AND (not_before IS NULL OR not_before <= now())
     ORDER BY id
-    LIMIT 16
+    LIMIT {CLAIM_ROWS}
     FOR UPDATE SKIP LOCKED
-"""
+"""  # noqa: S608 - CLAIM_ROWS is a constant
 
 
 def _claim(batch_size: int) -> list[Claim]:
@@ -167,7 +168,7 @@ def _claim(batch_size: int) -> list[Claim]:
                 room -= len(ids)
                 if not room:
                     break
-            if len(rows) < 16:
+            if len(rows) < CLAIM_ROWS:
                 break
     return claims
 

@@ -8,6 +8,12 @@ CHUNK ids per row, and this migration splits the rows already there the same way
 `set_aside_at`: an entry the sync gave up on after repeated failures that were not Qdrant
 being down (a product it cannot deliver, a bug). It is no longer claimed, so everything
 behind it flows, and it stays for an operator to see and retry.
+
+`catalog_product_sync_status(id)`: is this product waiting for the vector sync (the admin's
+vector column)? NULL: no; 0: waiting; > 0: failed that many times and retrying; -1: set aside.
+A function with `enable_seqscan` off, because the planner costs a scan of a small log as
+cheap without counting its arrays: with a million ids in 1,000 rows it scanned them all for
+every product on a page (0.6 s a page) instead of asking the GIN index (0.01 ms a product).
 """
 
 from django.db import migrations, models
@@ -76,6 +82,15 @@ BEGIN
 END;
 $$;
 
+CREATE FUNCTION catalog_product_sync_status(product uuid) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+SET enable_seqscan = off
+AS $$
+    SELECT CASE WHEN bool_or(c.set_aside_at IS NOT NULL) THEN -1 ELSE max(c.attempts) END
+    FROM catalog_productchange c
+    WHERE c.product_ids @> ARRAY[product]
+$$;
+
 WITH oversized AS (
     DELETE FROM catalog_productchange WHERE cardinality(product_ids) > {CHUNK} RETURNING *
 )
@@ -90,6 +105,8 @@ GROUP BY o.id, o.kind, o.needs_embedding, o.changed_at, o.attempts, o.not_before
 
 # Back to 0002's functions (one row per statement); split rows stay split, which is valid.
 UNBOUNDED_LOG_TRIGGERS = """
+DROP FUNCTION IF EXISTS catalog_product_sync_status(uuid);
+
 CREATE OR REPLACE FUNCTION catalog_product_log_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO catalog_productchange (kind, needs_embedding, product_ids)

@@ -70,17 +70,23 @@ class SyncReport:
         self.batches += other.batches
 
 
-def request_resync(*, product_ids: list[UUID]) -> int:
-    """Queue products for re-embedding (the admin's action; after a model change)."""
+def _queue_for_embedding(product_ids: list, **fields) -> None:
+    """Log these products as needing a new embedding, MAX_IDS to a row as the triggers do."""
     step = ProductChange.MAX_IDS
     ProductChange.objects.bulk_create(
         ProductChange(
             kind=ProductChange.Kind.UPDATE,
             needs_embedding=True,
             product_ids=product_ids[start : start + step],
+            **fields,
         )
         for start in range(0, len(product_ids), step)
     )
+
+
+def request_resync(*, product_ids: list[UUID]) -> int:
+    """Queue products for re-embedding (the admin's action; after a model change)."""
+    _queue_for_embedding(product_ids)
     return len(product_ids)
 
 
@@ -244,22 +250,15 @@ def _requeue(failed: dict[str, str], attempts: int) -> int:
     now = timezone.now()
     give_up = attempts >= MAX_ATTEMPTS
     delay = min(RETRY_MAX, RETRY_BASE * 2 ** (attempts - 1))
-    ids = list(failed)
     reasons = "; ".join(f"{pid}: {reason}" for pid, reason in list(failed.items())[:20])
-    step = ProductChange.MAX_IDS
-    ProductChange.objects.bulk_create(
-        ProductChange(
-            kind=ProductChange.Kind.UPDATE,
-            needs_embedding=True,
-            product_ids=ids[start : start + step],
-            attempts=attempts,
-            not_before=now + delay,
-            last_error=reasons[:2000],
-            set_aside_at=now if give_up else None,
-        )
-        for start in range(0, len(ids), step)
+    _queue_for_embedding(
+        list(failed),
+        attempts=attempts,
+        not_before=now + delay,
+        last_error=reasons[:2000],
+        set_aside_at=now if give_up else None,
     )
-    return len(ids) if give_up else 0
+    return len(failed) if give_up else 0
 
 
 def _describe(exc: Exception) -> str:

@@ -130,6 +130,17 @@ VECTORS_EMBEDDER = env.str("VECTORS_EMBEDDER", default="hashing")
 VECTORS_MODEL_DIR = env.str(
     "VECTORS_MODEL_DIR", default=str(BASE_DIR / "var" / "models" / "marqo-fashionSigLIP")
 )
+# ONNX Runtime execution providers, in order of preference (a GPU machine with
+# onnxruntime-gpu: CUDAExecutionProvider,CPUExecutionProvider); intra-op threads (0: ONNX
+# Runtime's default, one per core); images per inference.
+VECTORS_ONNX_PROVIDERS = env.list("VECTORS_ONNX_PROVIDERS", default=["CPUExecutionProvider"])
+VECTORS_ONNX_THREADS = env.int("VECTORS_ONNX_THREADS", default=0)
+VECTORS_EMBED_BATCH = env.int("VECTORS_EMBED_BATCH", default=16)
+# Product images: seconds for a whole fetch (DNS to last byte), and whether shops' image URLs
+# may point at private, loopback or link-local addresses (development and tests only: the
+# worker runs inside the deployment's network).
+VECTORS_IMAGE_TIMEOUT = env.float("VECTORS_IMAGE_TIMEOUT", default=10.0)
+VECTORS_IMAGE_ALLOW_PRIVATE = env.bool("VECTORS_IMAGE_ALLOW_PRIVATE", default=False)
 
 # ------------------------------------------------------------------------------
 # Product import (manage.py import_products)

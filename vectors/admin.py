@@ -23,6 +23,15 @@ PANEL_SIZE = 8
 PENDING_ATTEMPTS = RawSQL("catalog_product_sync_status(catalog_product.id)", [])
 
 
+def _embedder_needs_image() -> bool:
+    """Whether the configured embedder leaves products without an image unindexed (the
+    image model does; the offline text stand-in embeds them). Read from settings: the
+    model itself is not loaded for a page."""
+    from django.conf import settings
+
+    return settings.VECTORS_EMBEDDER != "hashing"
+
+
 admin.site.unregister(Product)
 
 
@@ -43,7 +52,7 @@ class ProductWithVectorsAdmin(ProductAdmin):
     def vector_status(self, obj: Product) -> str:
         attempts = getattr(obj, "pending_attempts", None)
         if attempts is None:
-            return "indexed"
+            return "no image" if not obj.image_url and _embedder_needs_image() else "indexed"
         if attempts < 0:
             return "failed (set aside)"
         return "pending" if attempts == 0 else f"retrying ({attempts} failed)"

@@ -32,3 +32,7 @@ class CollectionAlreadyExists(VectorStoreError):
 
 class ProductNotIndexed(VectorStoreError):
     """The product has no point in Qdrant yet (sync_vectors has not delivered it)."""
+
+
+class ModelNotFound(VectorStoreError, OSError):
+    """The embedding model's files are not where VECTORS_MODEL_DIR says."""

@@ -55,11 +55,20 @@ class SyncReport:
     deleted: int = 0
     failed: dict[str, str] = field(default_factory=dict)  # product id -> reason
     set_aside: int = 0  # of the failed, those that reached MAX_ATTEMPTS
+    # Products the embedder cannot embed until they change (no image URL): no point, no
+    # retry on a timer; their next change (a new image_url) brings them back.
+    without_image: int = 0
     batches: int = 0
 
     @property
     def products(self) -> int:
-        return self.embedded + self.payload_updated + self.deleted + len(self.failed)
+        return (
+            self.embedded
+            + self.payload_updated
+            + self.deleted
+            + len(self.failed)
+            + self.without_image
+        )
 
     def add(self, other: SyncReport) -> None:
         self.embedded += other.embedded
@@ -67,6 +76,7 @@ class SyncReport:
         self.deleted += other.deleted
         self.failed |= other.failed
         self.set_aside += other.set_aside
+        self.without_image += other.without_image
         self.batches += other.batches
 
 
@@ -227,10 +237,13 @@ def write_products(
     to_embed = [rows[pid] for pid in rows if pid in embed]
     if to_embed:
         vectors = embedder.embed([embedder_input(row) for row in to_embed])
-        points = []
+        points, unembeddable = [], []
         for row, vector in zip(to_embed, vectors, strict=True):
             if isinstance(vector, EmbedFailure):
-                report.failed[str(row["id"])] = vector.reason
+                if vector.retry:
+                    report.failed[str(row["id"])] = vector.reason
+                else:
+                    unembeddable.append(str(row["id"]))
                 continue
             points.append(
                 models.PointStruct(
@@ -240,6 +253,12 @@ def write_products(
         if points:
             client.upsert(collection_name=collection, points=points)
             report.embedded = len(points)
+        if unembeddable:  # an image removed: its old vector no longer stands for the product
+            client.delete(
+                collection_name=collection,
+                points_selector=models.PointIdsList(points=unembeddable),
+            )
+            report.without_image = len(unembeddable)
     return report
 
 

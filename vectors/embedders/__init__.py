@@ -20,15 +20,23 @@ EMBEDDERS = ("hashing", "fashion-siglip")
 
 
 @lru_cache(maxsize=1)
-def _build(name: str, dimension: int, model_dir: str) -> Embedder:
+def _build(name: str, dimension: int, options: tuple) -> Embedder:
     if name == "hashing":
         from vectors.embedders.hashing import HashingTextEmbedder
 
         return HashingTextEmbedder(dimension=dimension)
     if name == "fashion-siglip":
+        from vectors.embedders.fetch import FetchLimits
         from vectors.embedders.siglip import FashionSiglipEmbedder
 
-        return FashionSiglipEmbedder(model_dir=model_dir)
+        model_dir, providers, threads, batch, timeout, allow_private = options
+        return FashionSiglipEmbedder(
+            model_dir=model_dir,
+            limits=FetchLimits(timeout=timeout, allow_private=allow_private),
+            providers=providers,
+            threads=threads,
+            batch=batch,
+        )
     raise ValueError(f"Unknown VECTORS_EMBEDDER {name!r}; use one of {', '.join(EMBEDDERS)}.")
 
 
@@ -37,9 +45,15 @@ def get_embedder() -> Embedder:
 
     from vectors.conf import qdrant_config
 
-    return _build(
-        settings.VECTORS_EMBEDDER, qdrant_config().vector_size, settings.VECTORS_MODEL_DIR
+    options = (
+        settings.VECTORS_MODEL_DIR,
+        tuple(settings.VECTORS_ONNX_PROVIDERS),
+        settings.VECTORS_ONNX_THREADS,
+        settings.VECTORS_EMBED_BATCH,
+        settings.VECTORS_IMAGE_TIMEOUT,
+        settings.VECTORS_IMAGE_ALLOW_PRIVATE,
     )
+    return _build(settings.VECTORS_EMBEDDER, qdrant_config().vector_size, options)
 
 
 def reset_embedder() -> None:

@@ -19,14 +19,19 @@ class ProductInput:
 
 @dataclass(frozen=True)
 class EmbedFailure:
-    """A product that could not be embedded this time (its image would not load, say)."""
+    """A product that could not be embedded this time (its image would not load, say).
+
+    `retry`: False when trying again cannot help until the product itself changes (it has
+    no image URL): the sync then waits for its next change instead of a timer."""
 
     reason: str
+    retry: bool = True
 
 
 class Embedder(Protocol):
     name: str
     dimension: int
+    needs_image: bool  # a product without an image URL cannot be embedded
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         """One L2-normalised float32 vector (or a failure) per product, in order."""

@@ -4,27 +4,29 @@ The model folder (VECTORS_MODEL_DIR) holds the ONNX export of the vision model p
 with Marqo/marqo-fashionSigLIP; the first of MODEL_FILES found is used. Its input is a
 batch of 3x224x224 images normalised with mean and std 0.5 (see images.py), its output one
 embedding per image, L2-normalised here.
+
+Pipelined: a pool of threads fetches and decodes images (fetch.py: safe and bounded) while
+the calling thread runs the model on every `batch` images as soon as they are ready (ONNX
+Runtime and Pillow's decoders release the GIL), so on a CPU the model is never idle once the
+first batch is in, and on a GPU the fetching keeps up as far as the pool allows. A model
+error is narrowed down to the images that cause it: each is that product's failure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from vectors.embedders.base import EmbedFailure, ProductInput, l2_normalise
-from vectors.embedders.images import SIDE, FetchLimits, fetch_image, to_pixels
+from vectors.embedders.fetch import FetchLimits, ImageFetcher
+from vectors.embedders.images import SIDE, to_pixels
+from vectors.exceptions import ModelNotFound
 
 MODEL_FILES = ("onnx/vision_model.onnx", "vision_model.onnx", "onnx/model.onnx", "model.onnx")
-BATCH = 16
-FETCH_THREADS = 8
-
-
-class ModelNotFound(OSError):
-    pass
+FETCH_THREADS = 16  # images fetched and decoded at once, overall (fetch.PER_HOST per host)
 
 
 def find_model(model_dir: str) -> Path:
@@ -40,43 +42,79 @@ def find_model(model_dir: str) -> Path:
 
 class FashionSiglipEmbedder:
     name = "fashion-siglip"
+    needs_image = True
 
-    def __init__(self, *, model_dir: str, limits: FetchLimits | None = None):
+    def __init__(
+        self,
+        *,
+        model_dir: str,
+        limits: FetchLimits | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+        threads: int = 0,
+        batch: int = 16,
+        draft: bool = True,
+    ):
         import onnxruntime
 
         path = find_model(model_dir)
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = onnxruntime.InferenceSession(
+            str(path), sess_options=options, providers=list(providers)
+        )
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         dummy = np.zeros((1, 3, SIDE, SIDE), dtype=np.float32)
         self.dimension = int(self._run(dummy).shape[-1])
         self.limits = limits or FetchLimits()
+        self.batch = max(1, batch)
+        self.draft = draft
+        self.fetcher = ImageFetcher(self.limits)
+        self.pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="image-fetch")
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         output = self.session.run([self.output_name], {self.input_name: batch})[0]
-        if output.ndim != 2:
+        if output.ndim != 2 or output.shape[0] != batch.shape[0]:
             raise ValueError(f"expected one embedding per image, got shape {output.shape}")
         return output
 
-    def _prepare(self, client: httpx.Client, product: ProductInput) -> np.ndarray | EmbedFailure:
-        data = fetch_image(client, product.image_url, self.limits)
+    def prepare(self, product: ProductInput) -> np.ndarray | EmbedFailure:
+        """Fetch and decode one product's image. Never raises."""
+        data = self.fetcher.fetch(product.image_url)
         if isinstance(data, EmbedFailure):
             return data
-        return to_pixels(data, self.limits)
+        return to_pixels(data, max_pixels=self.limits.max_pixels, draft=self.draft)
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
-        with (
-            httpx.Client(
-                follow_redirects=True, headers={"User-Agent": "fashion-catalog/1.0"}
-            ) as client,
-            ThreadPoolExecutor(FETCH_THREADS) as pool,
-        ):
-            prepared = list(pool.map(lambda p: self._prepare(client, p), products))
-        results: list[np.ndarray | EmbedFailure] = list(prepared)
-        ready = [i for i, item in enumerate(prepared) if not isinstance(item, EmbedFailure)]
-        for start in range(0, len(ready), BATCH):
-            indexes = ready[start : start + BATCH]
-            vectors = l2_normalise(self._run(np.stack([prepared[i] for i in indexes])))
-            for i, vector in zip(indexes, vectors, strict=True):
-                results[i] = vector
+        results: list[np.ndarray | EmbedFailure | None] = [None] * len(products)
+        futures = {self.pool.submit(self.prepare, p): i for i, p in enumerate(products)}
+        ready: list[tuple[int, np.ndarray]] = []
+        for future in as_completed(futures):
+            item = future.result()
+            if isinstance(item, EmbedFailure):
+                results[futures[future]] = item
+                continue
+            ready.append((futures[future], item))
+            if len(ready) >= self.batch:
+                self._infer(ready, results)
+                ready = []
+        if ready:
+            self._infer(ready, results)
         return results
+
+    def _infer(self, ready: list[tuple[int, np.ndarray]], results: list) -> None:
+        try:
+            vectors = l2_normalise(self._run(np.stack([pixels for _, pixels in ready])))
+        except Exception as exc:  # narrowed down to the images that cause it
+            if len(ready) == 1:
+                detail = str(exc).strip().splitlines()
+                results[ready[0][0]] = EmbedFailure(
+                    f"model failed: {type(exc).__name__}: {detail[0][:200] if detail else ''}"
+                )
+                return
+            for one in ready:
+                self._infer([one], results)
+            return
+        for (index, _), vector in zip(ready, vectors, strict=True):
+            results[index] = vector

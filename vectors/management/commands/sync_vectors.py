@@ -155,10 +155,15 @@ class Command(BaseCommand):
     @staticmethod
     def _summary(report: SyncReport) -> str:
         set_aside = f" ({report.set_aside:,} set aside)" if report.set_aside else ""
+        no_image = (
+            f", {report.without_image:,} without image (not indexed)"
+            if report.without_image
+            else ""
+        )
         return (
             f"Synced {report.products:,} products: {report.embedded:,} embedded, "
             f"{report.payload_updated:,} payload updates, {report.deleted:,} deleted, "
-            f"{len(report.failed):,} failed{set_aside}."
+            f"{len(report.failed):,} failed{set_aside}{no_image}."
         )
 
     def _report_set_aside(self) -> None:

@@ -69,6 +69,8 @@ def address_problem(address: str, *, allow_private: bool) -> str | None:
         return "a link-local address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT:
         return "a shared (CGNAT) address"
+    if ip.is_reserved:
+        return "a reserved address"
     if ip.is_private:
         return "a private address"
     if not ip.is_global:

@@ -33,6 +33,8 @@ def to_pixels(data: bytes, *, max_pixels: int, draft: bool = True) -> np.ndarray
             image.load()
             rgb = _on_white(image)
         resized = rgb.resize((SIDE, SIDE), Image.Resampling.BICUBIC)
+    except Image.DecompressionBombError:  # Pillow's own limit, met before ours
+        return EmbedFailure("image is too large to decode (a decompression bomb)")
     except Exception as exc:  # Pillow raises many kinds for broken data
         return EmbedFailure(f"image cannot be decoded: {type(exc).__name__}")
     array = np.asarray(resized, dtype=np.float32) / 255.0

@@ -140,6 +140,10 @@ class ProductChange(models.Model):
     # claimed, kept for an operator (admin status, reconcile_vectors, sync_vectors' summary;
     # `sync_vectors --retry-set-aside` queues it again).
     set_aside_at = models.DateTimeField(null=True, blank=True)
+    # Set while a sync worker works on the row outside any transaction (migration 0007): the
+    # worker's token, and until when the row is its own unless it renews the lease.
+    lease = models.UUIDField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

@@ -1,28 +1,38 @@
 """Keeping Qdrant in step with PostgreSQL by draining the product change log.
 
 The log (catalog.ProductChange) is filled by database triggers in the writer's transaction,
-at most ProductChange.MAX_IDS ids a row. `sync_batch()` claims the oldest due rows (FOR UPDATE
-SKIP LOCKED, so several workers can share the work) up to `batch_size` products, reading only
-the slice of each row it takes (a row bigger than what is left of the batch is split: the
-rest is put back), so a batch's memory is bounded whatever one statement touched. It reads
-those products' current state and writes Qdrant: a product that exists is upserted (embedded
-again only when its image or text changed, or its point is missing; otherwise only its
-payload is set), one that does not is deleted. The claimed rows are deleted in the same
-transaction once Qdrant has accepted the writes: a crash or an outage leaves them for the
-next run, and running twice is harmless (writes are idempotent).
+at most ProductChange.MAX_IDS ids a row. `sync_batch()` works in three steps:
+
+1. Claim, in a short transaction: the oldest due rows (FOR UPDATE SKIP LOCKED, so several
+   workers share the work) up to `batch_size` products, reading only the slice of each row it
+   takes (a row bigger than what is left of the batch is split: the rest stays queued, the
+   part taken becomes a row of its own), so a batch's memory is bounded whatever one
+   statement touched. The rows get this worker's lease, and the transaction commits.
+2. Work, with no transaction or row lock open (fetching images and running the model can
+   take minutes): read those products' current state and write Qdrant. A product that exists
+   is upserted (embedded again only when its image or text changed, or its point is missing;
+   otherwise only its payload is set), one that does not is deleted. A heartbeat renews the
+   lease meanwhile; a worker that dies lets it run out, and another worker takes the rows.
+3. Finish, in a short transaction: failures go back into the log, and the leased rows are
+   deleted, if the lease is still ours (if not, the worker that took over delivers them again:
+   writes are idempotent).
 
 Failures are the products', never the queue's. Qdrant or PostgreSQL being unavailable is an
-outage: the batch is left queued and the caller waits. Anything else (an image that will not
-load, a product Qdrant refuses, a bug) is narrowed down to the products that cause it (the
-batch is halved until the failing ones are alone), which go back into the log with their
-reason and a growing delay; after MAX_ATTEMPTS they are set aside (`set_aside_at`), out of the
-way of everything behind them, for an operator to see and retry.
+outage: the lease is released, the rows stay queued, and the caller waits. Anything else (an
+image that will not load, a product Qdrant refuses, a bug) is narrowed down to the products
+that cause it (the batch is halved until the failing ones are alone), which go back into the
+log with their reason and a growing delay; after MAX_ATTEMPTS they are set aside
+(`set_aside_at`), out of the way of everything behind them, for an operator to see and retry.
+A product the embedder cannot embed until it changes (no image) is not retried on a timer.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
@@ -44,6 +54,8 @@ RETRY_BASE = timedelta(minutes=1)
 RETRY_MAX = timedelta(hours=6)
 # 1 + 2 + 4 + ... minutes: about 8.5 hours of retries before a change is set aside.
 MAX_ATTEMPTS = 10
+# A claimed batch is this worker's for LEASE, renewed every LEASE / 3 while it works.
+LEASE = timedelta(seconds=90)
 # Waiting, not failing: the batch stays queued and the caller retries later.
 OUTAGES = (VectorStoreUnavailable, CollectionNotFound, OperationalError, InterfaceError)
 
@@ -140,13 +152,12 @@ def retry_set_aside() -> int:
 
 @dataclass
 class Claim:
-    """Part or all of one change-log row, locked by this worker until its transaction ends."""
+    """One change-log row leased by this worker."""
 
     pk: int
     needs_embedding: bool
     attempts: int
     product_ids: list[UUID]
-    whole: bool  # False: the rest of the row was put back, so the row stays
 
 
 CLAIM_ROWS = 16  # log rows looked at per query while filling a batch
@@ -154,39 +165,88 @@ CLAIM_SQL = f"""
     SELECT id, needs_embedding, attempts, product_ids[1:%s], cardinality(product_ids)
     FROM catalog_productchange
     WHERE id > %s AND set_aside_at IS NULL AND (not_before IS NULL OR not_before <= now())
+      AND (leased_until IS NULL OR leased_until < now())
     ORDER BY id
     LIMIT {CLAIM_ROWS}
     FOR UPDATE SKIP LOCKED
 """  # noqa: S608 - CLAIM_ROWS is a constant
+SPLIT_SQL = """
+    WITH rest AS (
+        UPDATE catalog_productchange SET product_ids = product_ids[%(taken)s + 1:]
+        WHERE id = %(id)s
+        RETURNING kind, needs_embedding, changed_at, attempts, not_before, last_error
+    )
+    INSERT INTO catalog_productchange
+        (kind, needs_embedding, product_ids, changed_at, attempts, not_before, last_error)
+    SELECT kind, needs_embedding, %(ids)s::uuid[], changed_at, attempts, not_before, last_error
+    FROM rest
+    RETURNING id
+"""
 
 
-def _claim(batch_size: int) -> list[Claim]:
-    """The oldest due rows, up to batch_size products, locked for this worker. Only the ids
-    taken are read; a row with more than what is left of the batch gives the first ones and
-    keeps the rest."""
+def _claim(batch_size: int, lease: UUID) -> list[Claim]:
+    """Lease the oldest due rows, up to batch_size products, in one short transaction. Only
+    the ids taken are read; a row with more than what is left of the batch keeps the rest
+    queued and gives the ids taken a row of their own."""
     claims: list[Claim] = []
     room, after = max(1, batch_size), 0
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
         while room:
             cursor.execute(CLAIM_SQL, [room, after])
             rows = cursor.fetchall()
             for pk, needs_embedding, attempts, ids, size in rows:
                 after = pk
                 ids = ids[:room]  # the slice was cut for the room left when the query ran
-                whole = size <= room
-                if not whole:
-                    cursor.execute(
-                        "UPDATE catalog_productchange SET product_ids = product_ids[%s:] "
-                        "WHERE id = %s",
-                        [room + 1, pk],
-                    )
-                claims.append(Claim(pk, needs_embedding, attempts, ids, whole))
+                if size > room:
+                    cursor.execute(SPLIT_SQL, {"taken": room, "id": pk, "ids": ids})
+                    pk = cursor.fetchone()[0]
+                claims.append(Claim(pk, needs_embedding, attempts, ids))
                 room -= len(ids)
                 if not room:
                     break
             if len(rows) < CLAIM_ROWS:
                 break
+        if claims:
+            cursor.execute(
+                "UPDATE catalog_productchange SET lease = %s, leased_until = now() + %s "
+                "WHERE id = ANY(%s)",
+                [lease, LEASE, [claim.pk for claim in claims]],
+            )
     return claims
+
+
+def _renew(lease: UUID) -> None:
+    ProductChange.objects.filter(lease=lease).update(leased_until=timezone.now() + LEASE)
+
+
+def _release(lease: UUID) -> None:
+    """Give the rows back at once (an outage): another try need not wait for the lease."""
+    ProductChange.objects.filter(lease=lease).update(lease=None, leased_until=None)
+
+
+@contextmanager
+def _heartbeat(lease: UUID):
+    """Renew the lease every LEASE / 3 from a thread of its own (with its own database
+    connection) while the work runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(LEASE.total_seconds() / 3):
+                try:
+                    _renew(lease)
+                except (OperationalError, InterfaceError):
+                    logger.warning("could not renew the sync lease; will try again")
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name="sync-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def write_products(
@@ -289,11 +349,10 @@ def _deliver(
     ids: list[UUID], embed: set[UUID], write: Callable[[list[UUID], set[UUID]], SyncReport]
 ) -> SyncReport:
     """write(ids, embed), narrowing an unexpected failure down to the products causing it:
-    halves are tried on their own (each in a savepoint) until the failing ones are alone.
-    Outages are not narrowed: they propagate and leave the whole batch queued."""
+    halves are tried on their own until the failing ones are alone. Outages are not
+    narrowed: they propagate and leave the whole batch queued."""
     try:
-        with transaction.atomic():
-            return write(ids, embed & set(ids))
+        return write(ids, embed & set(ids))
     except OUTAGES:
         raise
     except Exception as exc:
@@ -310,32 +369,38 @@ def sync_batch(
     *, client: GuardedClient, config: QdrantConfig, embedder: Embedder, batch_size: int
 ) -> SyncReport | None:
     """Deliver one batch of pending changes; None when nothing is due."""
+    lease = uuid.uuid4()
+    claims = _claim(batch_size, lease)
+    if not claims:
+        return None
+    embed: set[UUID] = set()
+    for claim in claims:
+        if claim.needs_embedding or claim.attempts:
+            embed.update(claim.product_ids)
+    ids = list(dict.fromkeys(pid for claim in claims for pid in claim.product_ids))
+
+    def write(some: list[UUID], to_embed: set[UUID]) -> SyncReport:
+        return write_products(
+            client=client,
+            collection=config.collection,
+            embedder=embedder,
+            product_ids=some,
+            embed=to_embed,
+        )
+
+    try:
+        with _heartbeat(lease):
+            report = _deliver(ids, embed, write)
+    except OUTAGES:
+        _release(lease)
+        raise
     with transaction.atomic():
-        claims = _claim(batch_size)
-        if not claims:
-            return None
-        embed: set[UUID] = set()
-        for claim in claims:
-            if claim.needs_embedding or claim.attempts:
-                embed.update(claim.product_ids)
-        ids = list(dict.fromkeys(pid for claim in claims for pid in claim.product_ids))
-
-        def write(some: list[UUID], to_embed: set[UUID]) -> SyncReport:
-            return write_products(
-                client=client,
-                collection=config.collection,
-                embedder=embedder,
-                product_ids=some,
-                embed=to_embed,
-            )
-
-        report = _deliver(ids, embed, write)
         if report.failed:
             attempts = 1 + max(claim.attempts for claim in claims)
             report.set_aside = _requeue(report.failed, attempts)
-        ProductChange.objects.filter(pk__in=[c.pk for c in claims if c.whole]).delete()
-        report.batches = 1
-        return report
+        ProductChange.objects.filter(lease=lease).delete()
+    report.batches = 1
+    return report
 
 
 def sync_pending(

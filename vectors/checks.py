@@ -101,6 +101,33 @@ def check_embedder_dimension(app_configs=None, **kwargs):
 
 
 @register("qdrant", deploy=True)
+def check_onnx_providers(app_configs=None, **kwargs):
+    """ONNX Runtime quietly falls back to the next provider (in the end, the CPU) when one
+    asked for is missing: a GPU worker would run at CPU speed without saying so."""
+    from django.conf import settings
+
+    if settings.VECTORS_EMBEDDER != "fashion-siglip":
+        return []
+    try:
+        import onnxruntime
+    except ImportError:
+        return []  # E007 says the embedder cannot load
+    available = set(onnxruntime.get_available_providers())
+    missing = [p for p in settings.VECTORS_ONNX_PROVIDERS if p not in available]
+    if not missing:
+        return []
+    return [
+        Warning(
+            f"VECTORS_ONNX_PROVIDERS asks for {', '.join(missing)}, which this ONNX Runtime "
+            f"does not have (it has {', '.join(sorted(available))}).",
+            hint="Install the matching build (onnxruntime-gpu for CUDAExecutionProvider) "
+            "or remove the provider from VECTORS_ONNX_PROVIDERS.",
+            id="vectors.W017",
+        )
+    ]
+
+
+@register("qdrant", deploy=True)
 def check_qdrant_collection(app_configs=None, **kwargs):
     # Imported here so that a plain `manage.py check` never loads the client.
     from vectors.client import get_qdrant_client

@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 
 from tests.helpers import closed_port
 from tests.vectors.helpers import add_points, create_alias, make_collection
@@ -13,7 +13,7 @@ from vectors.checks import (
 )
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
-from vectors.embedders import reset_embedder
+from vectors.embedders import get_embedder, reset_embedder
 
 ENSURE_HINT = "Run manage.py ensure_qdrant_collection."
 
@@ -163,3 +163,37 @@ def test_a_missing_model_is_reported(settings, tmp_path, qdrant_settings, fresh_
 
 def test_the_hashing_embedder_always_fits(qdrant_settings, fresh_embedder):
     assert check_embedder_dimension() == []
+
+
+def test_a_requested_onnx_provider_that_is_missing_is_reported(settings):
+    import onnxruntime
+
+    from vectors.checks import check_onnx_providers
+
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    settings.VECTORS_ONNX_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    available = ", ".join(sorted(onnxruntime.get_available_providers()))
+    assert "CUDAExecutionProvider" not in available  # no GPU build on the test machines
+    assert check_onnx_providers() == [
+        Warning(
+            "VECTORS_ONNX_PROVIDERS asks for CUDAExecutionProvider, which this ONNX Runtime "
+            f"does not have (it has {available}).",
+            hint="Install the matching build (onnxruntime-gpu for CUDAExecutionProvider) "
+            "or remove the provider from VECTORS_ONNX_PROVIDERS.",
+            id="vectors.W017",
+        )
+    ]
+    settings.VECTORS_ONNX_PROVIDERS = ["CPUExecutionProvider"]
+    assert check_onnx_providers() == []
+
+
+def test_onnx_settings_reach_the_session(settings, tmp_path, qdrant_settings, fresh_embedder):
+    build_vision_model(tmp_path, np.ones((3, 768), dtype=np.float32))
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    settings.VECTORS_MODEL_DIR = str(tmp_path)
+    settings.VECTORS_ONNX_THREADS = 1
+    settings.VECTORS_EMBED_BATCH = 7
+    embedder = get_embedder()
+    assert embedder.session.get_providers() == ["CPUExecutionProvider"]
+    assert embedder.session.get_session_options().intra_op_num_threads == 1
+    assert embedder.batch == 7

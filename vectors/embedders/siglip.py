@@ -14,6 +14,9 @@ error is narrowed down to the images that cause it: each is that product's failu
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -72,6 +75,16 @@ class FashionSiglipEmbedder:
         self.draft = draft
         self.fetcher = ImageFetcher(self.limits)
         self.pool = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="image-fetch")
+        # Seconds spent per stage (fetch and decode summed over the pool's threads), for
+        # bench/embed.py and whoever tunes a worker.
+        self.seconds: Counter = Counter()
+        self._seconds_lock = threading.Lock()
+
+    def _count(self, stage: str, started: float) -> float:
+        now = time.perf_counter()
+        with self._seconds_lock:
+            self.seconds[stage] += now - started
+        return now
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         output = self.session.run([self.output_name], {self.input_name: batch})[0]
@@ -81,10 +94,14 @@ class FashionSiglipEmbedder:
 
     def prepare(self, product: ProductInput) -> np.ndarray | EmbedFailure:
         """Fetch and decode one product's image. Never raises."""
+        started = time.perf_counter()
         data = self.fetcher.fetch(product.image_url)
+        started = self._count("fetch", started)
         if isinstance(data, EmbedFailure):
             return data
-        return to_pixels(data, max_pixels=self.limits.max_pixels, draft=self.draft)
+        pixels = to_pixels(data, max_pixels=self.limits.max_pixels, draft=self.draft)
+        self._count("decode", started)
+        return pixels
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         results: list[np.ndarray | EmbedFailure | None] = [None] * len(products)
@@ -104,6 +121,7 @@ class FashionSiglipEmbedder:
         return results
 
     def _infer(self, ready: list[tuple[int, np.ndarray]], results: list) -> None:
+        started = time.perf_counter()
         try:
             vectors = l2_normalise(self._run(np.stack([pixels for _, pixels in ready])))
         except Exception as exc:  # narrowed down to the images that cause it
@@ -116,5 +134,6 @@ class FashionSiglipEmbedder:
             for one in ready:
                 self._infer([one], results)
             return
+        self._count("inference", started)
         for (index, _), vector in zip(ready, vectors, strict=True):
             results[index] = vector

@@ -154,26 +154,12 @@ def test_a_product_without_image_waits_for_its_image_to_change(qdrant, config, s
     assert not ProductChange.objects.exists()  # not re-queued on a timer
     assert qdrant.retrieve(config.collection, [str(product.pk)]) == []
 
-    routes_served = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            routes_served[self.path] = True
-            body = png()
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    with LoopbackHTTPServer(Handler) as images:
+    with SlowImageServer() as images:
+        images.release.set()  # answer at once
         product.image_url = f"{images.base}/new.png"
         product.save()
         report = sync_pending(client=qdrant, config=config, embedder=siglip)
-    assert report.embedded == 1 and routes_served == {"/new.png": True}
+    assert report.embedded == 1 and images.entered.is_set()
     assert qdrant.retrieve(config.collection, [str(product.pk)])
 
     product.image_url = ""  # the image removed: its point goes, as it no longer stands for it

@@ -61,6 +61,12 @@ def test_a_project_local_cluster_is_created_started_and_stopped(developer_tmp):
     tmp_path = developer_tmp
     var = tmp_path / "var"
     var.mkdir()
+    # The module runs from a copy inside the folder the other user owns: the checkout may be
+    # in a directory only its owner can read (root's mktemp -d, a home of mode 700).
+    code = tmp_path / "code" / "config"
+    code.mkdir(parents=True)
+    (code / "__init__.py").write_text("")
+    shutil.copy(PROJECT_DIR / "config" / "devdb.py", code / "devdb.py")
     port = closed_port()
     python = sys.executable
     if os.geteuid() == 0:
@@ -79,7 +85,7 @@ def test_a_project_local_cluster_is_created_started_and_stopped(developer_tmp):
         ],
         python,
     )
-    env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR)}
+    env = {**os.environ, "PYTHONPATH": str(code.parent)}
     result = subprocess.run(start, capture_output=True, text=True, env=env, check=False)
     assert result.returncode == 0, result.stderr
     url = result.stdout.strip()

@@ -74,8 +74,10 @@ class Product(models.Model):
             models.Index(fields=["price"], name="catalog_prod_price_idx"),
         ]
         constraints = [
+            # external_id first: the same uniqueness, and the index also answers a lookup
+            # by external_id across stores (migration 0008).
             models.UniqueConstraint(
-                fields=["store_id", "external_id"], name="catalog_product_store_external_uniq"
+                fields=["external_id", "store_id"], name="catalog_product_store_external_uniq"
             ),
             models.CheckConstraint(
                 condition=Q(price__gte=0), name="catalog_product_price_non_negative"

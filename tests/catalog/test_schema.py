@@ -101,7 +101,7 @@ def test_named_indexes_serve_lookups_admin_search_filters_and_ordering():
         indexes = {name: definition.split(" USING ")[1] for name, definition in cursor.fetchall()}
     assert indexes == {
         "catalog_product_pkey": "btree (id)",
-        "catalog_product_store_external_uniq": "btree (store_id, external_id)",
+        "catalog_product_store_external_uniq": "btree (external_id, store_id)",
         "catalog_prod_external_id_idx": "btree (upper((external_id)::text))",
         "catalog_prod_title_trgm_idx": "gin (upper((title)::text) gin_trgm_ops)",
         "catalog_prod_store_id_idx": "btree (store_id, created_at, id)",
@@ -208,3 +208,17 @@ def test_save_sets_updated_at_and_keeps_created_at(make_product):
     product.refresh_from_db()
     assert product.created_at == created
     assert product.updated_at > updated
+
+
+@pytest.mark.django_db
+def test_a_lookup_by_external_id_across_stores_uses_an_index():
+    from django.db import connection
+
+    from catalog.models import Product
+
+    query = str(Product.objects.filter(external_id="sku-1").only("id").query)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask what it *can* use
+        cursor.execute("EXPLAIN " + query.replace("= sku-1", "= 'sku-1'"))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "catalog_product_store_external_uniq" in plan, plan

@@ -77,9 +77,11 @@ def check_embedder_dimension(app_configs=None, **kwargs):
     config, problems = _settings()
     if problems or settings.VECTORS_EMBEDDER not in EMBEDDERS:
         return []
+    from vectors.exceptions import EmbedderUnavailable
+
     try:
         embedder = get_embedder()
-    except (OSError, ValueError, ImportError) as exc:
+    except EmbedderUnavailable as exc:
         return [
             Error(
                 f"The {settings.VECTORS_EMBEDDER} embedder cannot be loaded: {exc}",

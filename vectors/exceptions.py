@@ -36,3 +36,12 @@ class ProductNotIndexed(VectorStoreError):
 
 class ModelNotFound(VectorStoreError, OSError):
     """The embedding model's files are not where VECTORS_MODEL_DIR says."""
+
+
+class EmbedderUnavailable(VectorStoreError):
+    """The configured embedder cannot be loaded (its model or its packages are missing)."""
+
+
+class AliasAlreadySwapped(VectorStoreError):
+    """A re-index failed after the alias moved to the new collection: searches use it, but it
+    may lack the last products written (reconcile_vectors --fix completes it)."""

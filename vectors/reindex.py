@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from django.db import connection
 
@@ -26,6 +27,7 @@ from vectors.client import GuardedClient, models
 from vectors.collection import create_physical, resolve_collection
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder
+from vectors.exceptions import AliasAlreadySwapped, VectorStoreError
 from vectors.reconcile import reconcile
 from vectors.sync import SyncReport, request_resync, write_products
 
@@ -147,14 +149,20 @@ def reindex(
         )
     )
     client.update_collection_aliases(change_aliases_operations=operations)
-    report.replayed += _replay(
-        client=client, collection=new, embedder=embedder, since=since, page_size=page_size
-    )
-
-    if report.filled.failed:
-        # Products whose image would not load: the sync worker retries them.
-        request_resync(product_ids=list(report.filled.failed))
-    if old is not None and old != config.collection and not keep_old:
-        client.delete_collection(old)
-        report.dropped_old = True
+    try:
+        report.replayed += _replay(
+            client=client, collection=new, embedder=embedder, since=since, page_size=page_size
+        )
+        if report.filled.failed:
+            # Products whose image would not load: the sync worker retries them.
+            request_resync(product_ids=[UUID(pid) for pid in report.filled.failed])
+        if old is not None and old != config.collection and not keep_old:
+            client.delete_collection(old)
+            report.dropped_old = True
+    except VectorStoreError as exc:
+        raise AliasAlreadySwapped(
+            f"{exc} '{config.collection}' already points at '{new}'; run manage.py "
+            "reconcile_vectors --fix to bring it up to date"
+            + (f" and drop '{old}' by hand." if old and old != config.collection else ".")
+        ) from exc
     return report

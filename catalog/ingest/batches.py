@@ -1,6 +1,6 @@
 """Turning a stream of SourceRecords into batches ready to write (runs in the reader process).
 
-Everything CPU-bound happens here, off the thread that talks to PostgreSQL: validation,
+Everything CPU-bound happens here, off the process that talks to PostgreSQL: validation,
 de-duplication (the last record of an external_id wins) and encoding the rows in COPY's
 text format, so the writer can hand a batch to PostgreSQL as one block of bytes.
 """

@@ -151,7 +151,7 @@ def _write(
         if new_rows:
             with cursor.cursor.copy(COPY_SQL) as copy:
                 if copy_data is not None and len(new_rows) == len(rows):
-                    copy.write(copy_data)  # encoded by the reader thread
+                    copy.write(copy_data)  # encoded by the reader process
                 else:
                     for row in new_rows:
                         copy.write_row((store_id, *row))

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from vectors.embedders.base import Embedder, EmbedFailure, ProductInput
+from vectors.exceptions import EmbedderUnavailable
 
 __all__ = ["EmbedFailure", "Embedder", "ProductInput", "get_embedder"]
 
@@ -53,7 +54,11 @@ def get_embedder() -> Embedder:
         settings.VECTORS_IMAGE_TIMEOUT,
         settings.VECTORS_IMAGE_ALLOW_PRIVATE,
     )
-    return _build(settings.VECTORS_EMBEDDER, qdrant_config().vector_size, options)
+    try:
+        return _build(settings.VECTORS_EMBEDDER, qdrant_config().vector_size, options)
+    except (ValueError, OSError, ImportError) as exc:
+        # One error for every caller: commands print it as one line, checks as E007.
+        raise EmbedderUnavailable(str(exc)) from exc
 
 
 def reset_embedder() -> None:

@@ -4,7 +4,7 @@ from catalog.progress import Progress
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
-from vectors.exceptions import VectorStoreError
+from vectors.exceptions import AliasAlreadySwapped, VectorStoreError
 from vectors.reindex import reindex
 
 
@@ -39,7 +39,9 @@ class Command(BaseCommand):
                     r.filled.products, r.filled.products / total if total else None
                 ),
             )
-        except VectorStoreError as exc:
+        except AliasAlreadySwapped as exc:
+            raise CommandError(str(exc)) from exc
+        except VectorStoreError as exc:  # the embedder, Qdrant: before the swap
             raise CommandError(f"{exc} The alias was not moved.") from exc
         finally:
             progress.close()

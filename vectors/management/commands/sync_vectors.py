@@ -9,7 +9,12 @@ from catalog.setup import first_line
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
-from vectors.exceptions import CollectionNotFound, VectorStoreError, VectorStoreUnavailable
+from vectors.exceptions import (
+    CollectionNotFound,
+    EmbedderUnavailable,
+    VectorStoreError,
+    VectorStoreUnavailable,
+)
 from vectors.sync import (
     MAX_ATTEMPTS,
     SyncReport,
@@ -63,7 +68,7 @@ class Command(BaseCommand):
         config = qdrant_config()
         try:
             embedder = get_embedder()
-        except (ValueError, OSError) as exc:
+        except EmbedderUnavailable as exc:
             raise CommandError(f"Cannot load the embedder: {exc}") from exc
         verbose = options["verbosity"] >= 1
         if options["watch"]:

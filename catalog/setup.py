@@ -9,9 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from psycopg import sql
 
-
-class DatabaseUnavailable(Exception):
-    """The PostgreSQL server could not be reached or refused the request."""
+from catalog.exceptions import DatabaseUnavailable
 
 
 def first_line(exc: BaseException) -> str:

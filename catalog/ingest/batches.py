@@ -12,9 +12,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from catalog.ingest.files import FeedError
-from catalog.ingest.http import FetchError
-from catalog.ingest.records import ProductRow, RecordRejected, SourceRecord
+from catalog.exceptions import FeedError, FetchError, RecordRejected
+from catalog.ingest.records import ProductRow, SourceRecord
 from catalog.ingest.seen import SeenIds
 from catalog.ingest.validate import validate_record
 

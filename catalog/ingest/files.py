@@ -15,15 +15,12 @@ from typing import IO
 
 import orjson
 
+from catalog.exceptions import FeedError
 from catalog.ingest.records import SourceRecord
 
 CHUNK = 1 << 20
 MAX_OBJECT = 16 << 20  # one product object larger than this is a broken file
 WHITESPACE = " \t\r\n"
-
-
-class FeedError(Exception):
-    """The feed cannot be read at all (missing file, not the format it claims)."""
 
 
 def open_feed(path: Path, *, binary: bool) -> IO:

@@ -15,21 +15,11 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from catalog.exceptions import FetchError
+
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-
-
-class FetchError(Exception):
-    """A remote source failed for good: the import stops and nothing is pruned.
-
-    `status` and `code` are the HTTP status and WordPress error code, when the shop answered.
-    """
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = ""):
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from catalog.exceptions import WorkerCrashed
+
 _DONE = b""
-
-
-class WorkerCrashed(Exception):
-    """The reader process raised something that could not be sent back as it was."""
 
 
 def _encode(kind: str, payload: Any) -> bytes:

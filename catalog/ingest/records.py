@@ -69,10 +69,3 @@ class Rejection:
             "field": self.field,
             "reason": self.reason,
         }
-
-
-class RecordRejected(Exception):
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason

@@ -9,16 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from catalog.exceptions import SourceError
 from catalog.ingest import files, woocommerce
 from catalog.ingest.http import HttpPolicy, PoliteClient, public_url
 from catalog.ingest.records import SourceRecord
 
 FILE_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
 FORMATS = ("jsonl", "json", "csv", "woocommerce-store", "woocommerce-rest")
-
-
-class SourceError(Exception):
-    """The source cannot be used as given (unknown format, missing credentials...)."""
 
 
 @dataclass

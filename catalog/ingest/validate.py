@@ -19,7 +19,8 @@ from typing import Any
 
 import idna
 
-from catalog.ingest.records import ProductRow, RecordRejected
+from catalog.exceptions import RecordRejected
+from catalog.ingest.records import ProductRow
 from catalog.models import Product
 
 CENT = Decimal("0.01")

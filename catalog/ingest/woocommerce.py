@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from catalog.exceptions import FeedError, FetchError
 from catalog.ingest import records as reasons
-from catalog.ingest.files import FeedError, read_json_array
-from catalog.ingest.http import FetchError, PoliteClient, public_url
+from catalog.ingest.files import read_json_array
+from catalog.ingest.http import PoliteClient, public_url
 from catalog.ingest.records import SourceRecord
 from catalog.ingest.seen import SeenIds
 

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from catalog.setup import DatabaseUnavailable, database_ensure_exists
+from catalog.exceptions import DatabaseUnavailable
+from catalog.setup import database_ensure_exists
 from tests.helpers import closed_port, run_manage
 
 

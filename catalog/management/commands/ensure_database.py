@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.setup import DatabaseUnavailable, database_ensure_exists
+from catalog.exceptions import DatabaseUnavailable
+from catalog.setup import database_ensure_exists
 
 
 class Command(BaseCommand):

@@ -7,12 +7,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog.ingest.files import FeedError
-from catalog.ingest.http import FetchError
-from catalog.ingest.prefetch import WorkerCrashed
-from catalog.ingest.records import RecordRejected
+from catalog.exceptions import ImportFailed, RecordRejected, WorkerCrashed
 from catalog.ingest.service import DEFAULT_BATCH_SIZE, ImportSummary, product_import
-from catalog.ingest.sources import FORMATS, SourceError, open_feed
+from catalog.ingest.sources import FORMATS, open_feed
 from catalog.ingest.validate import CURRENCY, clean_store_id
 from catalog.progress import Progress
 
@@ -87,7 +84,7 @@ class Command(BaseCommand):
                 credentials=_woocommerce_credentials(),
                 currency=currency,
             )
-        except (SourceError, FeedError) as exc:
+        except ImportFailed as exc:
             raise CommandError(str(exc)) from exc
 
         errors_file = _open_errors(options["errors"])
@@ -115,13 +112,13 @@ class Command(BaseCommand):
                     on_reject=on_reject,
                     on_batch=lambda summary, fraction: progress.update(summary.records, fraction),
                 )
-        except (SourceError, FetchError, FeedError) as exc:
-            raise CommandError(str(exc)) from exc
         except WorkerCrashed as exc:
             raise CommandError(
                 f"The import stopped: {exc}. Every completed batch is saved; run the same "
                 "command again to finish."
             ) from None
+        except ImportFailed as exc:
+            raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
             raise CommandError(
                 "Interrupted. Every completed batch is saved; run the same command again to "

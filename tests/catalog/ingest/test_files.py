@@ -3,8 +3,9 @@ import json
 
 import pytest
 
+from catalog.exceptions import FeedError
 from catalog.ingest import files
-from catalog.ingest.files import FeedError, read_csv, read_json_array, read_jsonl
+from catalog.ingest.files import read_csv, read_json_array, read_jsonl
 
 
 def refs(records):

@@ -3,7 +3,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from catalog.ingest.records import ProductRow, RecordRejected
+from catalog.exceptions import RecordRejected
+from catalog.ingest.records import ProductRow
 from catalog.ingest.validate import clean_price, validate_record
 
 GOOD = {

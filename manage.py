@@ -11,6 +11,8 @@ def main() -> None:
     from django.core.management import execute_from_command_line
     from django.db import InterfaceError, OperationalError
 
+    from config.errors import first_line
+
     # Expected failures get one line and exit 1, not a traceback.
     try:
         execute_from_command_line(sys.argv)
@@ -19,8 +21,7 @@ def main() -> None:
         sys.exit(1)
     except (OperationalError, InterfaceError) as exc:
         # Connection failures name host and port; psycopg never puts the password in them.
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        sys.stderr.write(f"Database unavailable: {lines[0]}\n")
+        sys.stderr.write(f"Database unavailable: {first_line(exc)}\n")
         sys.exit(1)
 
 

@@ -10,12 +10,7 @@ from django.db import transaction
 from psycopg import sql
 
 from catalog.exceptions import DatabaseUnavailable
-
-
-def first_line(exc: BaseException) -> str:
-    """psycopg's messages run over several lines; the first one says what happened."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+from config.errors import first_line
 
 
 def _server_label(db: Mapping[str, Any]) -> str:

@@ -11,7 +11,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from catalog.setup import first_line
+from config.errors import first_line
 from vectors.health import qdrant_status
 
 

@@ -28,6 +28,7 @@ from django.core.signals import setting_changed
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from config.errors import first_line
 from vectors.conf import QdrantConfig, qdrant_config
 from vectors.exceptions import (
     CollectionAlreadyExists,
@@ -50,11 +51,6 @@ LOCK_RETRY_SECONDS = 0.2
 logger = logging.getLogger(__name__)
 
 _UNAVAILABLE_GRPC_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _response_text(exc: UnexpectedResponse) -> str:
@@ -87,9 +83,9 @@ def translate_errors(config: QdrantConfig) -> Iterator[None]:
             raise VectorStoreUnavailable(f"{label} answered {status}: {detail}") from exc
         raise VectorStoreError(f"{label} rejected the request ({status}): {detail}") from exc
     except ResponseHandlingException as exc:
-        raise VectorStoreUnavailable(f"{label} is unreachable: {_reason(exc.source)}") from exc
+        raise VectorStoreUnavailable(f"{label} is unreachable: {first_line(exc.source)}") from exc
     except (httpx.TransportError, ConnectionError, TimeoutError) as exc:
-        raise VectorStoreUnavailable(f"{label} is unreachable: {_reason(exc)}") from exc
+        raise VectorStoreUnavailable(f"{label} is unreachable: {first_line(exc)}") from exc
     except grpc.RpcError as exc:
         code = exc.code() if hasattr(exc, "code") else None
         details = exc.details() if hasattr(exc, "details") else ""
@@ -106,7 +102,7 @@ def translate_errors(config: QdrantConfig) -> Iterator[None]:
         raise VectorStoreError(f"{label}: {details or code}") from exc
     except ValueError as exc:
         # Local mode reports missing and duplicate collections as ValueError.
-        message = _reason(exc)
+        message = first_line(exc)
         if "not found" in message:
             raise CollectionNotFound(f"{label}: {message}") from exc
         if "already exists" in message:
@@ -256,7 +252,7 @@ def _open_local(config: QdrantConfig, *, wait: float) -> tuple[QdrantClient, _St
         return QdrantClient(path=config.path, force_disable_check_same_thread=True), store_lock
     except (RuntimeError, OSError) as exc:
         store_lock.release()
-        raise VectorStoreUnavailable(f"{config.label} cannot be opened: {_reason(exc)}") from exc
+        raise VectorStoreUnavailable(f"{config.label} cannot be opened: {first_line(exc)}") from exc
 
 
 def _quietly(factory: Callable[..., Any], **options: Any) -> Any:

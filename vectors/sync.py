@@ -42,6 +42,7 @@ from django.db.models import F, Func, IntegerField, Sum
 from django.utils import timezone
 
 from catalog.models import Product, ProductChange
+from config.errors import describe
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure
@@ -340,11 +341,6 @@ def _requeue(failed: dict[str, str], attempts: int) -> int:
     return len(failed) if give_up else 0
 
 
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}"[:300] if text else type(exc).__name__
-
-
 def _deliver(
     ids: list[UUID], embed: set[UUID], write: Callable[[list[UUID], set[UUID]], SyncReport]
 ) -> SyncReport:
@@ -357,8 +353,8 @@ def _deliver(
         raise
     except Exception as exc:
         if len(ids) == 1:
-            logger.warning("sync of product %s failed: %s", ids[0], _describe(exc))
-            return SyncReport(failed={str(ids[0]): _describe(exc)})
+            logger.warning("sync of product %s failed: %s", ids[0], describe(exc))
+            return SyncReport(failed={str(ids[0]): describe(exc)})
         middle = len(ids) // 2
         report = _deliver(ids[:middle], embed, write)
         report.add(_deliver(ids[middle:], embed, write))

@@ -15,7 +15,7 @@ import psycopg
 from django.db import DataError, IntegrityError, connection, transaction
 
 from catalog.ingest.records import ProductRow
-from catalog.setup import first_line
+from config.errors import first_line
 
 COLUMNS = ProductRow._fields  # external_id, title, description, price, currency, URLs
 COPY_SQL = f"COPY catalog_product (store_id, {', '.join(COLUMNS)}) FROM STDIN"

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from config.errors import describe
 from vectors.embedders.base import EmbedFailure
 
 MAX_REDIRECTS = 3
@@ -213,9 +214,7 @@ class ImageFetcher:
         except httpx.TooManyRedirects:
             return EmbedFailure(f"image redirected more than {MAX_REDIRECTS} times")
         except Exception as exc:  # any failure is this product's, never the batch's
-            detail = str(exc).strip().splitlines()
-            reason = f"{type(exc).__name__}: {detail[0][:200]}" if detail else type(exc).__name__
-            return EmbedFailure(f"image fetch failed: {reason}")
+            return EmbedFailure(f"image fetch failed: {describe(exc, limit=200)}")
         finally:
             _deadline.at = None
 

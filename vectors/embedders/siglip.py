@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from config.errors import describe
 from vectors.embedders.base import EmbedFailure, ProductInput, l2_normalise
 from vectors.embedders.fetch import FetchLimits, ImageFetcher
 from vectors.embedders.images import SIDE, to_pixels
@@ -126,10 +127,7 @@ class FashionSiglipEmbedder:
             vectors = l2_normalise(self._run(np.stack([pixels for _, pixels in ready])))
         except Exception as exc:  # narrowed down to the images that cause it
             if len(ready) == 1:
-                detail = str(exc).strip().splitlines()
-                results[ready[0][0]] = EmbedFailure(
-                    f"model failed: {type(exc).__name__}: {detail[0][:200] if detail else ''}"
-                )
+                results[ready[0][0]] = EmbedFailure(f"model failed: {describe(exc, limit=200)}")
                 return
             for one in ready:
                 self._infer([one], results)

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError, connections
 
 from catalog.progress import Progress
-from catalog.setup import first_line
+from config.errors import first_line
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from catalog.views import demo_image
+from catalog.demo.views import demo_image
 from config.health import healthz
 from vectors.views import similar
 

@@ -45,7 +45,7 @@ class ReconcileReport:
         self.samples[kind] += [str(i) for i in ids[:room]]
 
 
-SEEN_TABLE = "vectors_reconcile_seen"
+MATCHED_TABLE = "vectors_reconcile_matched"  # ids of points that have a product
 
 
 def reconcile(
@@ -59,14 +59,14 @@ def reconcile(
 ) -> ReconcileReport:
     report = ReconcileReport(fixed=fix)
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (id uuid NOT NULL)")
+        cursor.execute(f"DROP TABLE IF EXISTS {MATCHED_TABLE}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {MATCHED_TABLE} (id uuid NOT NULL)")
     try:
         _check_points(client, collection, embedder, fix, page_size, report, on_page)
         _check_products(client, collection, embedder, fix, page_size, report, on_page)
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {MATCHED_TABLE}")
     return report
 
 
@@ -120,7 +120,7 @@ def _note_and_fetch(point_ids: list) -> dict[str, tuple]:
             f"""WITH found AS (
                     SELECT id, store_id, price::float8 AS price, created_at
                     FROM catalog_product WHERE id = ANY(%s::uuid[])
-                ), noted AS (INSERT INTO {SEEN_TABLE} (id) SELECT id FROM found)
+                ), noted AS (INSERT INTO {MATCHED_TABLE} (id) SELECT id FROM found)
                 SELECT id::text, store_id, price, created_at FROM found""",  # noqa: S608
             [ids],
         )
@@ -143,7 +143,7 @@ def _check_products(client, collection, embedder, fix, page_size, report, on_pag
     image embedder, a product without an image has none by design and is not missing."""
     with_image = "AND p.image_url <> ''" if getattr(embedder, "needs_image", False) else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {SEEN_TABLE}")
+        cursor.execute(f"ANALYZE {MATCHED_TABLE}")
         cursor.execute("SELECT count(*) FROM catalog_product")
         report.products = cursor.fetchone()[0]
     last_id = None
@@ -152,7 +152,7 @@ def _check_products(client, collection, embedder, fix, page_size, report, on_pag
             cursor.execute(
                 f"""SELECT p.id FROM catalog_product p
                     WHERE (%s::uuid IS NULL OR p.id > %s::uuid) {with_image}
-                      AND NOT EXISTS (SELECT 1 FROM {SEEN_TABLE} s WHERE s.id = p.id)
+                      AND NOT EXISTS (SELECT 1 FROM {MATCHED_TABLE} s WHERE s.id = p.id)
                     ORDER BY p.id LIMIT %s""",  # noqa: S608 - a constant table name
                 [last_id, last_id, page_size],
             )

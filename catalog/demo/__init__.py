@@ -2,7 +2,7 @@
 Store API's own JSON, imported through import_products like any store.
 
 Generated deterministically (same products every time), with placeholder images served by
-this project (catalog.views.demo_image) so that the demo looks right offline.
+this project (catalog.demo.views.demo_image) so that the demo looks right offline.
 """
 
 from __future__ import annotations
@@ -32,7 +32,21 @@ KINDS = [
     ("blazer", 90, 420),
     ("tote bag", 35, 300),
 ]
-COLOURS = ["black", "white", "navy", "olive", "sand", "burgundy", "teal", "grey", "cream", "rust"]
+# Each colour's swatch for the placeholder images (catalog/demo/views.py).
+SWATCHES = {
+    "black": "#222222",
+    "white": "#f4f1ea",
+    "navy": "#1f2a44",
+    "olive": "#6b6b3a",
+    "sand": "#d8c3a5",
+    "burgundy": "#6d1a36",
+    "teal": "#1f6f6f",
+    "grey": "#8a8a8a",
+    "cream": "#efe6d2",
+    "rust": "#a2482b",
+}
+COLOURS = list(SWATCHES)
+LIGHT_COLOURS = ("white", "cream", "sand")
 FITS = ["relaxed", "slim", "oversized", "tailored", "cropped", "classic"]
 DETAILS = [
     "with horn buttons",

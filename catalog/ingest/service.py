@@ -22,7 +22,7 @@ from catalog.ingest.writer import (
 DEFAULT_BATCH_SIZE = 2000
 # Imports that add or remove this many rows refresh the planner's statistics afterwards.
 ANALYZE_AFTER_ROWS = 10_000
-SEEN_TABLE = "catalog_import_seen"
+FEED_IDS_TABLE = "catalog_import_feed_ids"
 
 
 @dataclass
@@ -48,19 +48,19 @@ class ImportSummary:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-class _SeenTable:
+class _FeedIdsTable:
     """The external ids a feed contained, kept in a temporary table for --prune: a million
     ids stay in PostgreSQL, not in this process."""
 
     def __init__(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {SEEN_TABLE} (external_id text NOT NULL)")
+            cursor.execute(f"DROP TABLE IF EXISTS {FEED_IDS_TABLE}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {FEED_IDS_TABLE} (external_id text NOT NULL)")
 
     def add(self, external_ids: Iterable[str]) -> None:
         with (
             connection.cursor() as cursor,
-            cursor.cursor.copy(f"COPY {SEEN_TABLE} (external_id) FROM STDIN") as copy,
+            cursor.cursor.copy(f"COPY {FEED_IDS_TABLE} (external_id) FROM STDIN") as copy,
         ):
             for external_id in external_ids:
                 copy.write_row((external_id,))
@@ -68,17 +68,17 @@ class _SeenTable:
     def prune(self, *, store_id: str, dry_run: bool) -> int:
         verb = "SELECT count(*)" if dry_run else "DELETE"
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {SEEN_TABLE}")
+            cursor.execute(f"ANALYZE {FEED_IDS_TABLE}")
             cursor.execute(
                 f"""{verb} FROM catalog_product p WHERE p.store_id = %s AND NOT EXISTS (
-                        SELECT 1 FROM {SEEN_TABLE} s WHERE s.external_id = p.external_id)""",  # noqa: S608
+                        SELECT 1 FROM {FEED_IDS_TABLE} s WHERE s.external_id = p.external_id)""",  # noqa: S608
                 [store_id],
             )
             return cursor.fetchone()[0] if dry_run else cursor.rowcount
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS {SEEN_TABLE}")
+            cursor.execute(f"DROP TABLE IF EXISTS {FEED_IDS_TABLE}")
 
 
 def product_import(
@@ -107,7 +107,7 @@ def product_import(
     summary = ImportSummary(store_id=store_id, dry_run=dry_run)
     started = time.perf_counter()
     unnamed_rejects = 0
-    seen = _SeenTable() if prune else None
+    feed_ids = _FeedIdsTable() if prune else None
     # A store's first import: nothing to look up, every product is new (until proven wrong).
     first_import = not store_has_products(store_id)
 
@@ -156,8 +156,8 @@ def product_import(
                 assume_new=first_import and not batch.repeats_earlier_batch,
             )
             _count(summary, result, batch.rows, reject)
-        if seen is not None:
-            seen.add([*batch.rows, *kept_ids])
+        if feed_ids is not None:
+            feed_ids.add([*batch.rows, *kept_ids])
         if batch.error:
             summary.error = batch.error  # what was read is saved; a re-run fetches the rest
         on_batch(summary, batch.progress)
@@ -165,8 +165,8 @@ def product_import(
     if prune:
         summary.prune_skipped = _why_not_prune(summary, incomplete, unnamed_rejects)
         if summary.prune_skipped is None:
-            summary.pruned = seen.prune(store_id=store_id, dry_run=dry_run)
-        seen.drop()
+            summary.pruned = feed_ids.prune(store_id=store_id, dry_run=dry_run)
+        feed_ids.drop()
     if not dry_run and summary.created + (summary.pruned or 0) >= ANALYZE_AFTER_ROWS:
         analyze_products()
     summary.seconds = time.perf_counter() - started

@@ -11,7 +11,7 @@ from catalog.exceptions import ImportFailed, RecordRejected, WorkerCrashed
 from catalog.ingest.service import DEFAULT_BATCH_SIZE, ImportSummary, product_import
 from catalog.ingest.sources import FORMATS, open_feed
 from catalog.ingest.validate import CURRENCY, clean_store_id
-from catalog.progress import Progress
+from config.progress import Progress
 
 
 class Command(BaseCommand):

@@ -1,5 +1,7 @@
 """Placeholder product images for the demo catalog, so that it looks right offline."""
 
+from __future__ import annotations
+
 import hashlib
 import re
 
@@ -8,19 +10,9 @@ from django.utils.html import escape
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from catalog.demo import LIGHT_COLOURS, SWATCHES
+
 _NAME = re.compile(r"[a-z0-9-]{1,80}")
-COLOURS = {
-    "black": "#222222",
-    "white": "#f4f1ea",
-    "navy": "#1f2a44",
-    "olive": "#6b6b3a",
-    "sand": "#d8c3a5",
-    "burgundy": "#6d1a36",
-    "teal": "#1f6f6f",
-    "grey": "#8a8a8a",
-    "cream": "#efe6d2",
-    "rust": "#a2482b",
-}
 
 
 @require_safe
@@ -29,8 +21,8 @@ def demo_image(request, name: str):
     if not _NAME.fullmatch(name):
         raise Http404("no such image")
     colour = name.split("-")[0]
-    fill = COLOURS.get(colour) or f"#{hashlib.md5(name.encode()).hexdigest()[:6]}"  # noqa: S324
-    ink = "#222222" if colour in ("white", "cream", "sand") else "#f8f8f8"
+    fill = SWATCHES.get(colour) or f"#{hashlib.md5(name.encode()).hexdigest()[:6]}"  # noqa: S324
+    ink = "#222222" if colour in LIGHT_COLOURS else "#f8f8f8"
     label = escape(" ".join(name.split("-")[1:]).title()[:24])
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="240" height="240" viewBox="0 0 240 240">'

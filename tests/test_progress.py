@@ -1,6 +1,6 @@
 import io
 
-from catalog.progress import Progress
+from config.progress import Progress
 
 
 class Terminal(io.StringIO):

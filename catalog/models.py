@@ -115,8 +115,9 @@ class ProductChange(models.Model):
     statement that touches more logs several rows: migration 0006): an import batch of
     2,000 new products logs two rows, not 2,000, which keeps the log nearly free for bulk
     writes, and bounds what the sync claims and what the admin's status lookup reads. Only
-    changes that matter to the vector index are logged (image, title, description, price,
-    currency, store, creation time), inserts and deletes always. The triggers see every
+    changes that matter to the vector index are logged (image, title, description: the
+    embedding's inputs; price, store, creation time: the payload; see vectors/points.py),
+    inserts and deletes always. The triggers see every
     write (save(), queryset update() and delete(), bulk imports, raw SQL), in the writer's
     own transaction.
     """

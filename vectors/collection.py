@@ -19,15 +19,7 @@ from vectors.exceptions import (
     CollectionNotFound,
     VectorStoreError,
 )
-
-# The payload every point carries, and how Qdrant should index it. store_id is the tenant:
-# Qdrant then keeps each store's points together on disk, which makes per-store filters fast.
-PAYLOAD_INDEXES: dict[str, Any] = {
-    "product_id": models.PayloadSchemaType.UUID,
-    "store_id": models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
-    "price": models.PayloadSchemaType.FLOAT,
-    "created_at": models.PayloadSchemaType.DATETIME,
-}
+from vectors.points import PAYLOAD_INDEXES
 
 
 def _schema_type(schema: Any) -> str:

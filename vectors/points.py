@@ -1,22 +1,61 @@
-"""Products as Qdrant points: point id = product UUID, payload = what filters need."""
+"""What a product's Qdrant point holds: the one definition.
+
+Point id = the product's UUID; vector = the embedding of EMBEDDING_COLUMNS (the image, or the
+text for the offline stand-in); payload = PAYLOAD, each field from one product column, in the
+form Qdrant filters on, with its payload index. The sync writes `payload_of(row)`, reconcile
+compares points with `payload_of(row)`, the collection builds its indexes from PAYLOAD, and
+the change-log triggers (catalog migration 0006) watch exactly these columns:
+tests/vectors/test_points.py fails when they drift apart.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from vectors.client import models
 from vectors.embedders import ProductInput
 
+
+@dataclass(frozen=True)
+class PayloadField:
+    name: str  # the payload key
+    column: str  # the Product column it comes from
+    value: Callable[[Any], Any]  # the column's value as the payload holds it
+    index: Any  # how Qdrant indexes it
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+PAYLOAD = (
+    PayloadField("product_id", "id", str, models.PayloadSchemaType.UUID),
+    # The tenant: Qdrant keeps each store's points together, so per-store filters are fast.
+    PayloadField(
+        "store_id",
+        "store_id",
+        _same,
+        models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+    ),
+    PayloadField("price", "price", float, models.PayloadSchemaType.FLOAT),
+    PayloadField(
+        "created_at",
+        "created_at",
+        lambda value: value.isoformat(),
+        models.PayloadSchemaType.DATETIME,
+    ),
+)
+PAYLOAD_INDEXES: dict[str, Any] = {field.name: field.index for field in PAYLOAD}
+PAYLOAD_COLUMNS = tuple(field.column for field in PAYLOAD)
+EMBEDDING_COLUMNS = ("image_url", "title", "description")
 # The product columns the vector index needs, read in one query.
-PRODUCT_FIELDS = ("id", "store_id", "title", "description", "price", "image_url", "created_at")
+PRODUCT_FIELDS = tuple(dict.fromkeys((*PAYLOAD_COLUMNS, *EMBEDDING_COLUMNS)))
 
 
 def payload_of(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "product_id": str(row["id"]),
-        "store_id": row["store_id"],
-        "price": float(row["price"]),
-        "created_at": row["created_at"].isoformat(),
-    }
+    return {field.name: field.value(row[field.column]) for field in PAYLOAD}
 
 
 def embedder_input(row: dict[str, Any]) -> ProductInput:

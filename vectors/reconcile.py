@@ -18,6 +18,7 @@ from django.db import connection
 
 from vectors.client import GuardedClient, models
 from vectors.embedders import Embedder
+from vectors.points import PAYLOAD_COLUMNS, payload_of
 from vectors.sync import write_products
 
 SAMPLE = 10
@@ -89,7 +90,7 @@ def _check_points(client, collection, embedder, fix, page_size, report, on_page)
             row = rows.get(point.id)
             if row is None:
                 orphans.append(point.id)
-            elif not _payload_matches(point.payload, point.id, row):
+            elif point.payload != payload_of(row):
                 stale.append(UUID(str(point.id)))
         report.note("orphans", orphans)
         report.note("stale", stale)
@@ -110,32 +111,22 @@ def _check_points(client, collection, embedder, fix, page_size, report, on_page)
             return
 
 
-def _note_and_fetch(point_ids: list) -> dict[str, tuple]:
+def _note_and_fetch(point_ids: list) -> dict[str, dict]:
     """The payload columns of the products behind these point ids (not the long texts),
     noting their ids for the missing-points pass: one round trip a page."""
     # Our point ids are UUID strings; an integer id cannot be a product's.
     ids = [point_id for point_id in point_ids if isinstance(point_id, str)]
+    columns = ", ".join(PAYLOAD_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH found AS (
-                    SELECT id, store_id, price::float8 AS price, created_at
-                    FROM catalog_product WHERE id = ANY(%s::uuid[])
+                    SELECT {columns} FROM catalog_product WHERE id = ANY(%s::uuid[])
                 ), noted AS (INSERT INTO {MATCHED_TABLE} (id) SELECT id FROM found)
-                SELECT id::text, store_id, price, created_at FROM found""",  # noqa: S608
+                SELECT {columns} FROM found""",  # noqa: S608 - constant names
             [ids],
         )
-        return {row[0]: row for row in cursor.fetchall()}
-
-
-def _payload_matches(payload: dict | None, point_id, row: tuple) -> bool:
-    """Field by field, as payload_of() writes them."""
-    _, store_id, price, created_at = row
-    return bool(payload) and payload == {
-        "product_id": str(point_id),
-        "store_id": store_id,
-        "price": price,
-        "created_at": created_at.isoformat(),
-    }
+        rows = [dict(zip(PAYLOAD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    return {str(row["id"]): row for row in rows}
 
 
 def _check_products(client, collection, embedder, fix, page_size, report, on_page) -> None:

@@ -3,7 +3,9 @@
 One statement that touches a million products used to log one row holding a million ids:
 the vector sync had to load it whole, and the admin's "waiting for the sync?" lookup
 re-checked the whole array for every product on a page. The triggers now log at most
-CHUNK ids per row, and this migration splits the rows already there the same way.
+CHUNK ids per row, and this migration splits the rows already there the same way. They
+watch exactly what a point holds (vectors/points.py: the embedding's inputs and the payload's
+columns); a currency change alone, which 0002 logged, changes nothing in Qdrant.
 
 `set_aside_at`: an entry the sync gave up on after repeated failures that were not Qdrant
 being down (a product it cannot deliver, a bug). It is no longer claimed, so everything
@@ -45,11 +47,9 @@ BEGIN
                        IS DISTINCT FROM (o.image_url, o.title, o.description)
                        AS embedding_inputs_changed
             FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE (n.image_url, n.title, n.description, n.price, n.currency, n.store_id,
-                   n.created_at)
+            WHERE (n.image_url, n.title, n.description, n.price, n.store_id, n.created_at)
                   IS DISTINCT FROM
-                  (o.image_url, o.title, o.description, o.price, o.currency, o.store_id,
-                   o.created_at)
+                  (o.image_url, o.title, o.description, o.price, o.store_id, o.created_at)
         ) changed
     ) numbered
     GROUP BY embedding_inputs_changed, chunk;

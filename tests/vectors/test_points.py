@@ -1,0 +1,48 @@
+"""What a point holds is defined once (vectors/points.py), and the change-log triggers watch
+exactly that: a change to any column the point is built from is logged for the sync, a
+change to anything else is not (issue 14)."""
+
+import pytest
+from django.db import connection
+
+from catalog.models import Product, ProductChange
+from vectors.collection import PAYLOAD_INDEXES as COLLECTION_INDEXES
+from vectors.points import EMBEDDING_COLUMNS, PAYLOAD, PAYLOAD_COLUMNS, PAYLOAD_INDEXES
+
+pytestmark = pytest.mark.django_db
+
+NEW_VALUES = {
+    "external_id": "'other-sku'",
+    "store_id": "'other-store'",
+    "title": "'Another title'",
+    "description": "'Another description'",
+    "price": "price + 1",
+    "currency": "'JPY'",
+    "image_url": "'https://cdn.example/other.jpg'",
+    "product_url": "'https://shop.example/other'",
+    "created_at": "created_at - interval '1 day'",
+    "updated_at": "updated_at - interval '1 day'",
+}
+
+
+def logged_by_changing(column: str, make_product) -> bool:
+    product = make_product()
+    ProductChange.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE catalog_product SET {column} = {NEW_VALUES[column]} WHERE id = %s",
+            [product.pk],
+        )
+    return ProductChange.objects.exists()
+
+
+def test_the_triggers_watch_exactly_the_columns_a_point_is_built_from(make_product):
+    columns = {f.column for f in Product._meta.get_fields() if f.concrete} - {"id"}
+    assert set(NEW_VALUES) == columns, "a new Product field: say here how to change it"
+    watched = {column for column in sorted(columns) if logged_by_changing(column, make_product)}
+    assert watched == (set(PAYLOAD_COLUMNS) | set(EMBEDDING_COLUMNS)) - {"id"}
+
+
+def test_the_collection_indexes_every_payload_field_as_defined():
+    assert COLLECTION_INDEXES is PAYLOAD_INDEXES
+    assert list(PAYLOAD_INDEXES) == [field.name for field in PAYLOAD]

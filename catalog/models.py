@@ -69,7 +69,7 @@ class Product(models.Model):
             models.Index(fields=["store_id", "created_at", "id"], name="catalog_prod_store_id_idx"),
             models.Index(fields=["currency"], name="catalog_prod_currency_idx"),
             # The default ordering (-created_at, -id), scanned backwards; deep pages read
-            # only this index (see catalog.admin).
+            # only this index (see catalog/admin/).
             models.Index(fields=["created_at", "id"], name="catalog_prod_created_at_idx"),
             models.Index(fields=["price"], name="catalog_prod_price_idx"),
         ]

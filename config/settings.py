@@ -72,6 +72,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The product admin's one template tag lives with the rest of it (catalog/admin/).
+            "libraries": {"catalog_admin": "catalog.admin.templatetags"},
         },
     },
 ]

@@ -32,9 +32,8 @@ def _embedder_needs_image() -> bool:
     return settings.VECTORS_EMBEDDER != "hashing"
 
 
-admin.site.unregister(Product)
-
-
+# The one registration of the product admin: catalog/admin/ defines ProductAdmin (and does
+# not register it, so that catalog never imports vectors); this adds the vector index's view.
 @admin.register(Product)
 class ProductWithVectorsAdmin(ProductAdmin):
     list_display = [*ProductAdmin.list_display, "vector_status"]

@@ -1,4 +1,4 @@
-"""Indexes that keep the admin fast at a million products (see catalog.admin).
+"""Indexes that keep the admin fast at a million products (see catalog/admin/).
 
 pg_trgm serves the admin's substring title search. Like uuid-ossp in 0001, reversing this
 migration leaves the extension installed (it is database-wide; re-creating is harmless).

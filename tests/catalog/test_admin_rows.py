@@ -9,7 +9,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
-from catalog import admin_rows
+from catalog.admin import rows as admin_rows
 from catalog.models import Product
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,8 @@ import pytest
 from django.contrib.admin.views.main import ChangeList
 from django.urls import reverse
 
-from catalog import admin, admin_paging
+from catalog import admin
+from catalog.admin import paging as admin_paging
 from catalog.models import Product
 
 pytestmark = pytest.mark.django_db

@@ -69,3 +69,16 @@ def test_resync_action_queues_the_selected_products(admin_client, indexed):
     queued = ProductChange.objects.get()
     assert queued.needs_embedding
     assert sorted(queued.product_ids) == sorted([indexed[0].pk, indexed[2].pk])
+
+
+def test_the_product_admin_is_registered_once_with_the_vector_additions():
+    from django.contrib import admin
+
+    from catalog.admin import ProductAdmin
+    from catalog.models import Product
+    from vectors.admin import ProductWithVectorsAdmin
+
+    registered = admin.site._registry[Product]
+    assert type(registered) is ProductWithVectorsAdmin
+    assert issubclass(ProductWithVectorsAdmin, ProductAdmin)
+    assert "vector_status" in registered.list_display

@@ -1,3 +1,18 @@
+"""The product admin, fast at a million products: this package is where all of it lives.
+
+- `ProductAdmin` (here): columns, filters, search, forms. Registered by vectors/admin.py,
+  which extends it with the vector status, similar products and a re-sync action.
+- `paging.py`: counts and deep pages that do not scan the table (FastPaginator,
+  FastChangeList), the store and currency filters.
+- `rows.py`: changelist rows rendered from a per-page column plan, Django's markup byte for
+  byte (tests/catalog/test_admin_rows.py compares them).
+- `templatetags.py` and templates/admin/catalog/product/change_list.html: the one tag and
+  block that put rows.py on the page (the tag library is declared in config/settings.py).
+
+What touches Django's private admin internals, to re-check on every Django upgrade, is listed
+in the README's architecture section and guarded by tests/catalog/test_admin_rows.py.
+"""
+
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.db import models
@@ -5,7 +20,7 @@ from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
-from catalog.admin_paging import (
+from catalog.admin.paging import (
     CurrencyFilter,
     FastChangeList,
     FastPaginator,
@@ -29,7 +44,9 @@ def image_tag(url: str, *, alt: str, size: int) -> str:
     return mark_safe(IMG_TAG.format(escape(url), escape(alt), size, size))  # noqa: S308 - escaped
 
 
-@admin.register(Product)
+# Not registered here: vectors/admin.py registers ProductWithVectorsAdmin, this class with
+# what the vector index knows (a status column, similar products, a re-sync action), so that
+# catalog never imports vectors. Edit the product admin here; the vector additions there.
 class ProductAdmin(admin.ModelAdmin):
     list_display = ["thumbnail", "title", "store_id", "price_with_currency", "created_at"]
     list_display_links = ["title"]

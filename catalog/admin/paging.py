@@ -1,7 +1,8 @@
 """What keeps the product changelist fast at a million rows.
 
 - `FastPaginator`: counts exactly only up to a bound (a LIMIT-ed count, cheap whatever the
-  table's size) and beyond it shows PostgreSQL's planner estimate, marked as such; deep pages
+  table's size) and beyond it shows PostgreSQL's planner estimate, as an `Estimate` that
+  prints "about N"; deep pages
   first find their 50 ids through the index alone, then fetch just those rows.
 - `StoreFilter` and `known_product_count`: stores, and exact counts for the whole catalog or
   one store, from the small catalog_store table that triggers keep (migration 0005).
@@ -20,7 +21,7 @@ from urllib.parse import quote as url_quote
 
 from django.contrib import admin
 from django.contrib.admin.utils import quote as admin_quote
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, PAGE_VAR, ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Sum
@@ -48,6 +49,15 @@ def planner_estimate(queryset) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+class Estimate(int):
+    """A count that is PostgreSQL's estimate: a number everywhere (pages, comparisons,
+    plurals), "about N" wherever a template prints it, so Django's own pagination and search
+    templates say so without copies of them."""
+
+    def __str__(self) -> str:
+        return f"about {int(self)}"
+
+
 class FastPaginator(Paginator):
     estimated = False
 
@@ -70,7 +80,7 @@ class FastPaginator(Paginator):
         # The planner is far past the limit: counting even the first rows would cost more
         # than the page itself (a search matching 100,000 titles, say).
         self.estimated = True
-        return estimate
+        return Estimate(estimate)
 
     def page(self, number) -> Page:
         number = self.validate_number(number)
@@ -149,7 +159,7 @@ def ties_in_sort_direction(ordering: list, opts) -> list:
 PCHAR_SAFE = RFC3986_SUBDELIMS + "/~:@"
 
 # Query parameters that do not change which products are listed.
-NOT_FILTERS = {"p", "o", "e", "_changelist_filters"}
+NOT_FILTERS = {PAGE_VAR, ORDER_VAR, ERROR_FLAG, "_changelist_filters"}
 
 
 def known_product_count(request) -> int | None:

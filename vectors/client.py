@@ -8,11 +8,8 @@ instead of qdrant-client, httpx or gRPC ones. Other modules use `models` from he
 from __future__ import annotations
 
 import asyncio
-import atexit
 import contextlib
 import fcntl
-import functools
-import inspect
 import logging
 import os
 import threading
@@ -24,7 +21,6 @@ from typing import Any
 
 import grpc
 import httpx
-from django.core.signals import setting_changed
 from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -111,7 +107,8 @@ def translate_errors(config: QdrantConfig) -> Iterator[None]:
 
 
 class GuardedClient:
-    """A QdrantClient (or AsyncQdrantClient) whose calls raise only VectorStoreError.
+    """A QdrantClient whose calls raise only VectorStoreError, with the methods this project
+    uses (a new one is added here, typed, rather than reached through to qdrant-client).
 
     In embedded mode every call takes one lock: local mode keeps its points in plain
     dictionaries and SQLite, and corrupts them under concurrent writes from threads.
@@ -127,32 +124,94 @@ class GuardedClient:
     def is_local(self) -> bool:
         return self.config.is_local
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute):
-            return attribute
-        if inspect.iscoroutinefunction(attribute):
-            return self._wrap_async(attribute)
-        return self._wrap(attribute)
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self._client, name)
+        with translate_errors(self.config):
+            if self._call_lock is None:
+                return method(*args, **kwargs)
+            with self._call_lock:
+                return method(*args, **kwargs)
 
-    def _wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with translate_errors(self.config):
-                if self._call_lock is None:
-                    return method(*args, **kwargs)
-                with self._call_lock:
-                    return method(*args, **kwargs)
+    # Collections and aliases.
+    def get_collections(self) -> models.CollectionsResponse:
+        return self._call("get_collections")
 
-        return call
+    def get_collection(self, collection_name: str) -> models.CollectionInfo:
+        return self._call("get_collection", collection_name)
 
-    def _wrap_async(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            with translate_errors(self.config):
-                return await method(*args, **kwargs)
+    def collection_exists(self, collection_name: str) -> bool:
+        return self._call("collection_exists", collection_name)
 
-        return call
+    def create_collection(self, collection_name: str, **options: Any) -> bool:
+        return self._call("create_collection", collection_name, **options)
+
+    def delete_collection(self, collection_name: str) -> bool:
+        return self._call("delete_collection", collection_name)
+
+    def create_payload_index(
+        self, collection_name: str, field_name: str, field_schema: Any, **options: Any
+    ) -> models.UpdateResult:
+        return self._call(
+            "create_payload_index", collection_name, field_name, field_schema, **options
+        )
+
+    def get_aliases(self) -> models.CollectionsAliasesResponse:
+        return self._call("get_aliases")
+
+    def update_collection_aliases(
+        self, change_aliases_operations: list[Any], **options: Any
+    ) -> bool:
+        return self._call(
+            "update_collection_aliases",
+            change_aliases_operations=change_aliases_operations,
+            **options,
+        )
+
+    # Points.
+    def upsert(
+        self, collection_name: str, points: list[models.PointStruct], **options: Any
+    ) -> models.UpdateResult:
+        return self._call("upsert", collection_name=collection_name, points=points, **options)
+
+    def delete(
+        self, collection_name: str, points_selector: Any, **options: Any
+    ) -> models.UpdateResult:
+        return self._call(
+            "delete", collection_name=collection_name, points_selector=points_selector, **options
+        )
+
+    def set_payload(
+        self, collection_name: str, payload: dict[str, Any], points: Any, **options: Any
+    ) -> models.UpdateResult:
+        return self._call(
+            "set_payload",
+            collection_name=collection_name,
+            payload=payload,
+            points=points,
+            **options,
+        )
+
+    def batch_update_points(
+        self, collection_name: str, update_operations: list[Any], **options: Any
+    ) -> list[models.UpdateResult]:
+        return self._call(
+            "batch_update_points",
+            collection_name=collection_name,
+            update_operations=update_operations,
+            **options,
+        )
+
+    def retrieve(self, collection_name: str, ids: list[str], **options: Any) -> list[models.Record]:
+        return self._call("retrieve", collection_name, ids, **options)
+
+    def scroll(self, collection_name: str, **options: Any) -> tuple[list[models.Record], Any]:
+        return self._call("scroll", collection_name, **options)
+
+    def count(self, collection_name: str, **options: Any) -> models.CountResult:
+        return self._call("count", collection_name, **options)
+
+    def query_points(self, collection_name: str, **options: Any) -> models.QueryResponse:
+        return self._call("query_points", collection_name, **options)
 
     def close(self) -> None:
         try:
@@ -165,27 +224,29 @@ class GuardedClient:
             self._store_lock.release()  # only once the store is saved and closed
 
 
-class AsyncLocalClient:
-    """The async face of an embedded store: local mode allows one client per path, so
-    async callers share the sync client and run its calls in a worker thread."""
+class GuardedAsyncClient(GuardedClient):
+    """The same methods, awaitable: for async code (an ASGI view, an async worker). The
+    project's WSGI app and commands use the sync client; this is for whoever serves or
+    consumes similar products from an event loop (config/asgi.py). With a server it wraps
+    AsyncQdrantClient; with an embedded store, which allows one client per path, it runs
+    the shared sync client's calls in a worker thread."""
 
-    def __init__(self, sync_client: GuardedClient):
-        self._sync = sync_client
-        self.config = sync_client.config
-        self.is_local = True
+    def __init__(self, client: Any, config: QdrantConfig, sync: GuardedClient | None = None):
+        super().__init__(client, config)
+        self._sync = sync
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._sync, name)
-        if not callable(method):
-            return method
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if self._sync is not None:
+            return asyncio.to_thread(self._sync._call, name, *args, **kwargs)
+        return self._await(getattr(self._client, name), args, kwargs)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(method, *args, **kwargs)
-
-        return call
+    async def _await(self, method: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        with translate_errors(self.config):
+            return await method(*args, **kwargs)
 
     def close(self) -> None:
-        """The sync client owns the store."""
+        if self._sync is None:  # the sync client owns an embedded store
+            super().close()
 
 
 def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
@@ -291,35 +352,24 @@ def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
         return client
 
 
-def get_async_qdrant_client() -> GuardedClient | AsyncLocalClient:
-    """The shared async client: AsyncQdrantClient for a server, the embedded store's sync
-    client run in threads for local mode. Meant for one event loop (the ASGI server's)."""
+def get_async_qdrant_client() -> GuardedAsyncClient:
+    """The shared async client (see GuardedAsyncClient). Meant for one event loop."""
     config = qdrant_config()
     if config.is_local:
-        return AsyncLocalClient(get_qdrant_client())
+        return GuardedAsyncClient(None, config, sync=get_qdrant_client())
     with _lock:
         client = _clients.get("async")
         if client is None:
             raw = _quietly(AsyncQdrantClient, **_server_options(config, config.timeout))
-            client = _clients["async"] = GuardedClient(raw, config)
+            client = _clients["async"] = GuardedAsyncClient(raw, config)
         return client
 
 
 def reset_qdrant_clients() -> None:
-    """Close and forget every client (at exit, and when the QDRANT setting changes)."""
+    """Close and forget every client (at exit, and when the QDRANT setting changes: both
+    hooked up in VectorsConfig.ready())."""
     with _lock:
         clients = list(_clients.values())
         _clients.clear()
     for client in clients:
         client.close()
-
-
-atexit.register(reset_qdrant_clients)
-
-
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("QDRANT", "BASE_DIR"):
-        reset_qdrant_clients()
-
-
-setting_changed.connect(_on_setting_changed, dispatch_uid="vectors.client.reset")

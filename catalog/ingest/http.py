@@ -30,6 +30,9 @@ class HttpPolicy:
     max_backoff: float = 60.0
     max_retry_after: float = 300.0
     min_interval: float = 0.5  # between two requests to the same shop
+    # One page of 100 products is well under a megabyte; a shop (or something in front of
+    # it) sending more is not sending products, and must not fill this process's memory.
+    max_page_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_settings(cls) -> HttpPolicy:
@@ -145,7 +148,7 @@ class PoliteClient:
         for attempt in range(1, attempts + 1):
             self._wait_turn()
             try:
-                response = self._client.get(target)
+                response, body = self._get_bounded(target, where)
             except httpx.TransportError as exc:
                 if attempt == attempts:
                     raise FetchError(
@@ -175,10 +178,25 @@ class PoliteClient:
                 self._sleep(delay)
                 continue
             if response.is_success:
-                text = response.content.decode("utf-8", "surrogateescape")
+                text = body.decode("utf-8", "surrogateescape")
                 return text.removeprefix("\ufeff"), response.headers  # some plugins add a BOM
-            raise _refusal(response, where)
+            raise _refusal(response, body, where)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get_bounded(self, target: str, where: str) -> tuple[httpx.Response, bytes]:
+        """The response and its body, read while streaming up to max_page_bytes."""
+        limit = self.policy.max_page_bytes
+        too_big = FetchError(f"{where}: the answer is larger than {limit:,} bytes.")
+        with self._client.stream("GET", target) as response:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise too_big
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise too_big
+        return response, bytes(body)
 
 
 def _loads(text: str) -> Any:
@@ -189,9 +207,9 @@ def _loads(text: str) -> Any:
         return None
 
 
-def _refusal(response: httpx.Response, where: str) -> FetchError:
+def _refusal(response: httpx.Response, content: bytes, where: str) -> FetchError:
     """The error for an unsuccessful answer, with WordPress's error code when it gave one."""
-    body = _loads(response.content.decode("utf-8", "replace"))
+    body = _loads(content.decode("utf-8", "replace"))
     code = body.get("code", "") if isinstance(body, dict) else ""
     message = body.get("message", "") if isinstance(body, dict) else ""
     code = code if isinstance(code, str) else ""

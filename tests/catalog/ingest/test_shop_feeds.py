@@ -321,3 +321,15 @@ def test_credentials_in_the_url_query_never_reach_a_message(shop, run_import):
     assert shop.requests_to(STORE_PATH)[0]["consumer_secret"] == "cs_hidden"  # still sent
     assert "cs_hidden" not in result.out + result.err + str(result.error)
     assert "ck_visible" not in result.out + result.err + str(result.error)
+
+
+def test_a_page_too_large_to_be_products_stops_the_import_without_pruning(
+    shop, run_import, settings
+):
+    shop.paginate(STORE_PATH, [store_product(i) for i in range(1, 4)])
+    run_import(shop.base + STORE_PATH)
+    settings.IMPORT_HTTP = settings.IMPORT_HTTP | {"max_page_bytes": 1000}
+    shop.routes[STORE_PATH] = lambda q: (200, {}, b"[" + b" " * 5000 + b"]")
+    result = run_import(shop.base + STORE_PATH, "--prune")
+    assert str(result.error) == f"{shop.base}{STORE_PATH}: the answer is larger than 1,000 bytes."
+    assert len(stored()) == 3

@@ -157,6 +157,7 @@ IMPORT_HTTP = {
     "backoff": env.float("IMPORT_HTTP_BACKOFF", default=1.0),
     "max_retry_after": env.float("IMPORT_HTTP_MAX_RETRY_AFTER", default=300.0),
     "min_interval": env.float("IMPORT_HTTP_MIN_INTERVAL", default=0.5),
+    "max_page_bytes": env.int("IMPORT_HTTP_MAX_PAGE_BYTES", default=64 * 1024 * 1024),
 }
 
 # ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Search and sync are imported where they are used: admin autodiscovery imports th
 every process (every manage.py command), and they bring qdrant_client, about half a second
 of start-up that commands which never touch Qdrant should not pay."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from catalog.admin import ProductAdmin, image_tag
 from catalog.models import Product
+from vectors.embedders import needs_image
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
 PANEL_SIZE = 8
@@ -21,15 +23,6 @@ PANEL_SIZE = 8
 # index on product_ids, and each log row it finds holds at most ProductChange.MAX_IDS ids to
 # re-check: the same cost per product whatever is pending.
 PENDING_ATTEMPTS = RawSQL("catalog_product_sync_status(catalog_product.id)", [])
-
-
-def _embedder_needs_image() -> bool:
-    """Whether the configured embedder leaves products without an image unindexed (the
-    image model does; the offline text stand-in embeds them). Read from settings: the
-    model itself is not loaded for a page."""
-    from django.conf import settings
-
-    return settings.VECTORS_EMBEDDER != "hashing"
 
 
 # The one registration of the product admin: catalog/admin/ defines ProductAdmin (and does
@@ -51,7 +44,10 @@ class ProductWithVectorsAdmin(ProductAdmin):
     def vector_status(self, obj: Product) -> str:
         attempts = getattr(obj, "pending_attempts", None)
         if attempts is None:
-            return "no image" if not obj.image_url and _embedder_needs_image() else "indexed"
+            # With an image model, a product without an image has no point by design.
+            if not obj.image_url and needs_image(settings.VECTORS_EMBEDDER):
+                return "no image"
+            return "indexed"
         if attempts < 0:
             return "failed (set aside)"
         return "pending" if attempts == 0 else f"retrying ({attempts} failed)"

@@ -17,7 +17,7 @@ from uuid import UUID
 from django.db import connection
 
 from vectors.client import GuardedClient, models
-from vectors.embedders import Embedder
+from vectors.embedders import Embedder, needs_image
 from vectors.points import PAYLOAD_COLUMNS, payload_of
 from vectors.sync import write_products
 
@@ -132,7 +132,7 @@ def _note_and_fetch(point_ids: list) -> dict[str, dict]:
 def _check_products(client, collection, embedder, fix, page_size, report, on_page) -> None:
     """Products whose id the scroll never met have no point: keyset pages of them. With an
     image embedder, a product without an image has none by design and is not missing."""
-    with_image = "AND p.image_url <> ''" if getattr(embedder, "needs_image", False) else ""
+    with_image = "AND p.image_url <> ''" if needs_image(embedder.name) else ""
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {MATCHED_TABLE}")
         cursor.execute("SELECT count(*) FROM catalog_product")

@@ -341,23 +341,22 @@ def _requeue(failed: dict[str, str], attempts: int) -> int:
     return len(failed) if give_up else 0
 
 
-def _deliver(
-    ids: list[UUID], embed: set[UUID], write: Callable[[list[UUID], set[UUID]], SyncReport]
-) -> SyncReport:
-    """write(ids, embed), narrowing an unexpected failure down to the products causing it:
+def _deliver(ids: list[UUID], write: Callable[[list[UUID]], SyncReport]) -> SyncReport:
+    """write(ids), narrowing an unexpected failure down to the products causing it:
     halves are tried on their own until the failing ones are alone. Outages are not
     narrowed: they propagate and leave the whole batch queued."""
     try:
-        return write(ids, embed & set(ids))
+        return write(ids)
     except OUTAGES:
         raise
     except Exception as exc:
         if len(ids) == 1:
-            logger.warning("sync of product %s failed: %s", ids[0], describe(exc))
-            return SyncReport(failed={str(ids[0]): describe(exc)})
+            reason = describe(exc)
+            logger.warning("sync of product %s failed: %s", ids[0], reason)
+            return SyncReport(failed={str(ids[0]): reason})
         middle = len(ids) // 2
-        report = _deliver(ids[:middle], embed, write)
-        report.add(_deliver(ids[middle:], embed, write))
+        report = _deliver(ids[:middle], write)
+        report.add(_deliver(ids[middle:], write))
         return report
 
 
@@ -375,18 +374,18 @@ def sync_batch(
             embed.update(claim.product_ids)
     ids = list(dict.fromkeys(pid for claim in claims for pid in claim.product_ids))
 
-    def write(some: list[UUID], to_embed: set[UUID]) -> SyncReport:
+    def write(some: list[UUID]) -> SyncReport:
         return write_products(
             client=client,
             collection=config.collection,
             embedder=embedder,
             product_ids=some,
-            embed=to_embed,
+            embed=embed,  # only the ones among `some` count
         )
 
     try:
         with _heartbeat(lease):
-            report = _deliver(ids, embed, write)
+            report = _deliver(ids, write)
     except OUTAGES:
         _release(lease)
         raise

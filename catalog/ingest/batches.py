@@ -58,7 +58,7 @@ def prepare_batches(
     store_id: str,
     batch_size: int,
     encode: bool,
-    default_currency: str = "USD",
+    default_currency: str | None = None,
 ) -> Iterator[PreparedBatch]:
     """`encode`: also prepare each batch's COPY data (worth it when most rows are new);
     `default_currency`: for records that name none."""

@@ -88,7 +88,7 @@ def product_import(
     batch_size: int = DEFAULT_BATCH_SIZE,
     dry_run: bool = False,
     prune: bool = False,
-    default_currency: str = "USD",
+    default_currency: str | None = None,
     feed_incomplete: Callable[[], str | None] = lambda: None,
     progress: Callable[[], float | None] = lambda: None,
     on_reject: Callable[[Rejection], None] = lambda rejection: None,

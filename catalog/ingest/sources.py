@@ -7,7 +7,6 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 from catalog.exceptions import SourceError
 from catalog.ingest import files, woocommerce
@@ -34,16 +33,9 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def api_route(url: str) -> str:
-    """The REST route a URL names: its path, or its `rest_route` parameter on shops without
-    pretty permalinks (https://shop.example/?rest_route=/wc/store/v1/products)."""
-    parts = urlsplit(url)
-    return parse_qs(parts.query).get("rest_route", [parts.path])[-1].rstrip("/")
-
-
 def detect_format(source: str) -> str:
     if is_url(source):
-        route = api_route(source)
+        route = woocommerce.api_route(source)
         if "/wc/store/" in route:
             return "woocommerce-store"
         if "/wc/v3/" in route:

@@ -46,6 +46,8 @@ MAX_EXTERNAL_ID = _limits["external_id"]
 MAX_STORE_ID = _limits["store_id"]
 MAX_TITLE = _limits["title"]
 MAX_URL = _limits["product_url"]
+# For records that name no currency (and no --currency was given): the column's default.
+DEFAULT_CURRENCY = Product._meta.get_field("currency").default
 # Descriptions are plain text for search and display: a shop's 50 MB "description" would make
 # its admin page 50 MB. 20,000 characters is about ten pages of text.
 MAX_DESCRIPTION = 20_000
@@ -218,7 +220,7 @@ def _idna_problem(host: str) -> str | None:
 
 
 def validate_record(
-    data: dict[str, Any], *, store_id: str, default_currency: str = "USD"
+    data: dict[str, Any], *, store_id: str, default_currency: str | None = None
 ) -> ProductRow:
     """A ProductRow, or RecordRejected naming the first bad field."""
     if not isinstance(data, dict):
@@ -235,7 +237,7 @@ def validate_record(
     title = _text(get("title"), "title", True)
     if len(title) > MAX_TITLE:
         raise RecordRejected("title", f"is longer than {MAX_TITLE} characters")
-    currency = _text(get("currency"), "currency", False) or default_currency
+    currency = _text(get("currency"), "currency", False) or default_currency or DEFAULT_CURRENCY
     if not CURRENCY.fullmatch(currency):
         raise RecordRejected("currency", f"must be three letters (ISO 4217), not {currency!r}")
     # Positional: a NamedTuple built from keywords costs several times more, per record.

@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from catalog.exceptions import FeedError, FetchError
 from catalog.ingest import records as reasons
@@ -245,6 +246,13 @@ def rest_api_product(record: SourceRecord, *, currency: str) -> SourceRecord:
     data["price"] = price  # validated, and reported when bad, by validate.py
     data["currency"] = currency
     return _record(product, data)
+
+
+def api_route(url: str) -> str:
+    """The REST route a URL names: its path, or its `rest_route` parameter on shops without
+    pretty permalinks (https://shop.example/?rest_route=/wc/store/v1/products)."""
+    parts = urlsplit(url)
+    return parse_qs(parts.query).get("rest_route", [parts.path])[-1].rstrip("/")
 
 
 def sibling_route(url: str, route: str) -> str:

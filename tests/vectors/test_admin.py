@@ -82,3 +82,19 @@ def test_the_product_admin_is_registered_once_with_the_vector_additions():
     assert type(registered) is ProductWithVectorsAdmin
     assert issubclass(ProductWithVectorsAdmin, ProductAdmin)
     assert "vector_status" in registered.list_display
+
+
+@pytest.mark.django_db
+def test_a_product_without_image_is_shown_as_such_with_an_image_model(settings, make_product):
+    from django.contrib import admin
+
+    from catalog.models import Product
+    from vectors.admin import PENDING_ATTEMPTS
+
+    product = make_product(image_url="")
+    product.pending_attempts = None  # delivered: nothing waiting in the log
+    status = admin.site._registry[Product].vector_status
+    assert status(product) == "indexed"  # the text stand-in embeds it
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    assert status(product) == "no image"
+    assert Product.objects.annotate(s=PENDING_ATTEMPTS).get(pk=product.pk).s == 0  # logged

@@ -15,9 +15,16 @@ from functools import lru_cache
 from vectors.embedders.base import Embedder, EmbedFailure, ProductInput
 from vectors.exceptions import EmbedderUnavailable
 
-__all__ = ["EmbedFailure", "Embedder", "ProductInput", "get_embedder"]
+__all__ = ["EmbedFailure", "Embedder", "ProductInput", "get_embedder", "needs_image"]
 
 EMBEDDERS = ("hashing", "fashion-siglip")
+# Those that embed a product's image: a product without one gets no point (and is not
+# "missing" to reconcile). By name, so that the admin can tell without loading a model.
+IMAGE_EMBEDDERS = ("fashion-siglip",)
+
+
+def needs_image(name: str) -> bool:
+    return name in IMAGE_EMBEDDERS
 
 
 @lru_cache(maxsize=1)

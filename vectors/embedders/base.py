@@ -31,7 +31,6 @@ class EmbedFailure:
 class Embedder(Protocol):
     name: str
     dimension: int
-    needs_image: bool  # a product without an image URL cannot be embedded
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         """One L2-normalised float32 vector (or a failure) per product, in order."""

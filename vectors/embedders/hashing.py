@@ -28,7 +28,6 @@ def _features(text: str) -> list[str]:
 
 class HashingTextEmbedder:
     name = "hashing"
-    needs_image = False
 
     def __init__(self, *, dimension: int):
         self.dimension = dimension

@@ -46,7 +46,6 @@ def find_model(model_dir: str) -> Path:
 
 class FashionSiglipEmbedder:
     name = "fashion-siglip"
-    needs_image = True
 
     def __init__(
         self,

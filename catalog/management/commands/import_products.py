@@ -106,7 +106,7 @@ class Command(BaseCommand):
                     batch_size=options["batch_size"],
                     dry_run=options["dry_run"],
                     prune=options["prune"],
-                    default_currency=currency or "USD",
+                    default_currency=currency,
                     feed_incomplete=feed.incomplete,
                     progress=feed.fraction,
                     on_reject=on_reject,

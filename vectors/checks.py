@@ -133,14 +133,24 @@ def check_onnx_providers(app_configs=None, **kwargs):
 def check_qdrant_collection(app_configs=None, **kwargs):
     # Imported here so that a plain `manage.py check` never loads the client.
     from vectors.client import get_qdrant_client
-    from vectors.collection import collection_inspect
+    from vectors.collection import LEGACY_STORE_NOTICE, collection_inspect
     from vectors.exceptions import CollectionNotFound, VectorStoreError, VectorStoreUnavailable
 
     config, problems = _settings()
     if problems:
         return []  # check_qdrant_settings reports them; nothing sensible to connect to
+    messages = []
     try:
-        state = collection_inspect(client=get_qdrant_client(probe=True), config=config)
+        client = get_qdrant_client(probe=True)
+        if client.legacy_store():
+            messages.append(
+                Warning(
+                    LEGACY_STORE_NOTICE,
+                    hint="reindex_vectors builds the new store, then removes the old files.",
+                    id="vectors.W018",
+                )
+            )
+        state = collection_inspect(client=client, config=config)
     except VectorStoreUnavailable as exc:
         return [
             Error(
@@ -152,16 +162,16 @@ def check_qdrant_collection(app_configs=None, **kwargs):
         ]
     except CollectionNotFound:
         return [
+            *messages,
             Error(
                 f"Qdrant collection {config.collection!r} does not exist in {config.label}.",
                 hint=ENSURE_HINT,
                 id="vectors.E011",
-            )
+            ),
         ]
     except VectorStoreError as exc:
-        return [Error(f"Qdrant error: {exc}", hint=ENSURE_HINT, id="vectors.E015")]
+        return [*messages, Error(f"Qdrant error: {exc}", hint=ENSURE_HINT, id="vectors.E015")]
 
-    messages = []
     for difference in state.differences:
         where = f"Qdrant collection {config.collection!r}"
         if difference.setting == "vector size":

@@ -1,8 +1,16 @@
-"""The one module that imports qdrant_client.
+"""The one door to Qdrant.
 
-`get_qdrant_client()` hands out a cached, thread-safe client for the configured Qdrant (a
-server, or the embedded local mode) whose every call raises `vectors.exceptions` errors
-instead of qdrant-client, httpx or gRPC ones. Other modules use `models` from here.
+`get_qdrant_client()` hands out a cached, thread-safe client for the configured Qdrant whose
+every call raises `vectors.exceptions` errors instead of qdrant-client, httpx, gRPC or Qdrant
+Edge ones. Behind it:
+
+- a server (QDRANT_URL / QDRANT_HOST): qdrant-client;
+- a path (QDRANT_PATH, `var/qdrant` by default): Qdrant Edge, Qdrant's engine in-process,
+  through `vectors.edge.EdgeStore`, which speaks qdrant-client's API;
+- QDRANT_PATH=:memory:: qdrant-client's local mode, a pure-Python stand-in kept as the test
+  double of the server's API.
+
+Other modules use `models` from here.
 """
 
 from __future__ import annotations
@@ -10,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import sys
 import threading
 import time
 import warnings
@@ -29,6 +39,7 @@ from vectors.conf import QdrantConfig, qdrant_config
 from vectors.exceptions import (
     CollectionAlreadyExists,
     CollectionNotFound,
+    StoreHeld,
     VectorStoreError,
     VectorStoreUnavailable,
 )
@@ -124,6 +135,11 @@ class GuardedClient:
     def is_local(self) -> bool:
         return self.config.is_local
 
+    @property
+    def engine(self) -> str:
+        """ "server", "edge" (embedded Qdrant Edge) or "memory" (qdrant-client local mode)."""
+        return self.config.engine
+
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self._client, name)
         with translate_errors(self.config):
@@ -213,6 +229,29 @@ class GuardedClient:
     def query_points(self, collection_name: str, **options: Any) -> models.QueryResponse:
         return self._call("query_points", collection_name, **options)
 
+    # Embedded Qdrant Edge only.
+    def optimize(self, collection_name: str) -> bool:
+        """Build the HNSW index and merge segments, blocking (minutes at a million points,
+        holding the GIL): for commands only, never inside a request. A server, and local
+        mode, index by themselves: False, nothing done."""
+        if self.engine != "edge":
+            return False
+        return self._call("optimize", collection_name)
+
+    def legacy_store(self) -> bool:
+        """True when QDRANT_PATH still holds a store written by qdrant-client's local mode
+        (before Qdrant Edge), which this version no longer reads."""
+        return self.engine == "edge" and self._call("legacy_store")
+
+    def remove_legacy_store(self) -> None:
+        if self.engine == "edge":
+            self._call("remove_legacy_store")
+
+    def mark_owner_syncs(self) -> None:
+        """Tell other processes that this one delivers the change log (see sync_vectors)."""
+        if self._store_lock is not None:
+            self._store_lock.describe(syncs=True)
+
     def close(self) -> None:
         try:
             result = self._client.close()
@@ -267,12 +306,10 @@ def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
 
 
 class _StoreLock:
-    """An exclusive lock on an embedded store, taken *before* qdrant-client opens it.
-
-    Local mode reads the store's meta.json first and locks the folder after: a second
-    process that reads while the first is still writing, and gets the lock once the first
-    has closed, would work from stale data (and could overwrite a collection created
-    meanwhile). Holding our own lock around the whole open-use-close closes that gap.
+    """An exclusive lock on a whole embedded store (every shard and the alias file), taken
+    before anything in it is opened. Edge locks each shard's WAL on its own; this one lock
+    also covers the alias file and tells a second process which process holds the store:
+    the holder writes its pid and command line into the lock file.
     """
 
     def __init__(self, path: str):
@@ -282,9 +319,27 @@ class _StoreLock:
     def try_acquire(self) -> bool:
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
         except BlockingIOError:
             return False
+        self.describe(syncs=False)
+        return True
+
+    def describe(self, *, syncs: bool) -> None:
+        command = " ".join(os.path.basename(arg) for arg in sys.argv[:2]) or "python"
+        with contextlib.suppress(OSError):
+            self._file.seek(0)
+            self._file.truncate()
+            self._file.write(json.dumps({"pid": os.getpid(), "command": command, "syncs": syncs}))
+            self._file.flush()
+
+    def holder(self) -> dict[str, Any]:
+        """What the process holding the lock wrote about itself ({} if unknown)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._file.seek(0)
+            found = json.loads(self._file.read() or "{}")
+            if isinstance(found, dict):
+                return found
+        return {}
 
     def release(self) -> None:
         with contextlib.suppress(OSError, ValueError):
@@ -292,7 +347,18 @@ class _StoreLock:
         self._file.close()
 
 
-def _open_local(config: QdrantConfig, *, wait: float) -> tuple[QdrantClient, _StoreLock | None]:
+def _held_message(config: QdrantConfig, holder: dict[str, Any]) -> str:
+    who = "another process"
+    if holder.get("pid"):
+        who = f"{holder.get('command') or 'a process'} (pid {holder['pid']})"
+    return (
+        f"{config.label} is in use by {who}: embedded Qdrant allows one process per path. "
+        "Stop that process, or run a Qdrant server (docker compose up qdrant) and set "
+        "QDRANT_URL so that several processes can share it."
+    )
+
+
+def _open_local(config: QdrantConfig, *, wait: float) -> tuple[Any, _StoreLock | None]:
     if config.is_memory:
         return QdrantClient(location=":memory:", force_disable_check_same_thread=True), None
     deadline = time.monotonic() + wait
@@ -302,18 +368,17 @@ def _open_local(config: QdrantConfig, *, wait: float) -> tuple[QdrantClient, _St
         raise VectorStoreUnavailable(f"{config.label} cannot be opened: {exc}") from exc
     while not store_lock.try_acquire():
         if time.monotonic() >= deadline:
+            holder = store_lock.holder()
             store_lock.release()
-            raise VectorStoreUnavailable(
-                f"{config.label} is in use by another process (embedded Qdrant allows one "
-                "process per path). Stop the other process (runserver, sync_vectors), or run "
-                "a Qdrant server and set QDRANT_URL."
-            )
+            raise StoreHeld(_held_message(config, holder), holder=holder)
         time.sleep(LOCK_RETRY_SECONDS)
+    from vectors.edge import EdgeStore  # imports the engine only when it is used
+
     try:
-        return QdrantClient(path=config.path, force_disable_check_same_thread=True), store_lock
-    except (RuntimeError, OSError) as exc:
+        return EdgeStore(config), store_lock
+    except VectorStoreError:
         store_lock.release()
-        raise VectorStoreUnavailable(f"{config.label} cannot be opened: {first_line(exc)}") from exc
+        raise
 
 
 def _quietly(factory: Callable[..., Any], **options: Any) -> Any:
@@ -344,11 +409,10 @@ def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
                 wait = config.check_timeout if probe else config.timeout
                 raw, store_lock = _open_local(config, wait=wait)
                 client = _clients[key] = GuardedClient(raw, config, store_lock=store_lock)
-                return client
             else:
                 timeout = config.check_timeout if probe else config.timeout
                 raw = _quietly(QdrantClient, **_server_options(config, timeout))
-            client = _clients[key] = GuardedClient(raw, config)
+                client = _clients[key] = GuardedClient(raw, config)
         return client
 
 

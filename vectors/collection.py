@@ -21,6 +21,12 @@ from vectors.exceptions import (
 )
 from vectors.points import PAYLOAD_INDEXES
 
+LEGACY_STORE_NOTICE = (
+    "QDRANT_PATH also holds vectors written by qdrant-client's local mode, which this version "
+    "no longer reads (the embedded engine is now Qdrant Edge). Rebuild them from PostgreSQL "
+    "with `manage.py reindex_vectors` (or start afresh with `make clean`)."
+)
+
 
 def _schema_type(schema: Any) -> str:
     value = getattr(schema, "type", schema)
@@ -100,11 +106,11 @@ def _quantization(config: QdrantConfig) -> models.ScalarQuantization | None:
 
 
 def compare_with_spec(
-    *, info: models.CollectionInfo, config: QdrantConfig, local: bool
+    *, info: models.CollectionInfo, config: QdrantConfig, engine: str
 ) -> tuple[list[Difference], list[str]]:
     """Every difference between a live collection and the spec, and the payload indexes
-    missing from it. Embedded Qdrant keeps only the vectors' size and distance (it has no
-    shards, on-disk storage, quantization or payload indexes), so only those are compared."""
+    missing from it. qdrant-client's local mode ("memory") keeps only the vectors' size and
+    distance, so only those are compared; embedded Qdrant Edge has no shards or replicas."""
     differences: list[Difference] = []
     params = info.config.params
     vectors = params.vectors
@@ -118,7 +124,7 @@ def compare_with_spec(
         differences.append(Difference("vector size", config.vector_size, vectors.size, True))
     if vectors.distance.value != config.distance:
         differences.append(Difference("distance", config.distance, vectors.distance.value, True))
-    if local:
+    if engine == "memory":
         return differences, []
 
     if params.on_disk_payload is not True:
@@ -126,7 +132,7 @@ def compare_with_spec(
     if bool(vectors.on_disk) != config.on_disk_vectors:
         differences.append(Difference("on-disk vectors", config.on_disk_vectors, vectors.on_disk))
     for setting in ("shard_number", "replication_factor", "write_consistency_factor"):
-        expected = getattr(config, setting)
+        expected = getattr(config, setting) if engine == "server" else None
         found = getattr(params, setting)
         if expected is not None and found != expected:
             differences.append(Difference(setting, expected, found))
@@ -169,7 +175,7 @@ def collection_inspect(
             f"Collection {config.collection!r} does not exist in {config.label}."
         )
     info = client.get_collection(physical)
-    differences, missing = compare_with_spec(info=info, config=config, local=client.is_local)
+    differences, missing = compare_with_spec(info=info, config=config, engine=client.engine)
     return CollectionState(
         name=config.collection,
         physical_name=physical,
@@ -195,7 +201,7 @@ def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -
     """A collection with the configured spec under `name` (no alias), payload indexes
     included."""
     _create_collection(client=client, config=config, name=name)
-    if not client.is_local:
+    if client.engine != "memory":
         _add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
 
 

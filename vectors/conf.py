@@ -60,6 +60,14 @@ class QdrantConfig:
         return self.is_local and self.path == ":memory:"
 
     @property
+    def engine(self) -> str:
+        """ "server"; "edge" (Qdrant Edge under QDRANT_PATH); "memory" (qdrant-client's
+        local mode, in memory: the server API's test double)."""
+        if not self.is_local:
+            return "server"
+        return "memory" if self.is_memory else "edge"
+
+    @property
     def label(self) -> str:
         """Where Qdrant is, for messages: never the API key or URL credentials."""
         if self.is_local:
@@ -200,7 +208,11 @@ def parse_qdrant_settings(raw: Mapping[str, Any]) -> tuple[QdrantConfig, list[Co
         shard_number=p.integer("SHARD_NUMBER", default=None),
         replication_factor=p.integer("REPLICATION_FACTOR", default=None),
         write_consistency_factor=p.integer("WRITE_CONSISTENCY_FACTOR", default=None),
-        on_disk_vectors=bool(p.boolean("ON_DISK_VECTORS", default=False)),
+        # Embedded, vectors are memory-mapped by default: the page cache keeps the hot ones in
+        # RAM, and a million of them (3 GB) need not be.
+        on_disk_vectors=bool(
+            p.boolean("ON_DISK_VECTORS", default=not (url or host) and path != ":memory:")
+        ),
         quantization=quantization if quantization in ("int8",) else None,
     )
     return config, p.problems

@@ -14,6 +14,15 @@ class VectorStoreUnavailable(VectorStoreError):
     another process holds."""
 
 
+class StoreHeld(VectorStoreUnavailable):
+    """An embedded store that another process holds; `holder` is what that process wrote
+    about itself (pid, command, whether it syncs), or {}."""
+
+    def __init__(self, message: str, holder: dict | None = None):
+        super().__init__(message)
+        self.holder = holder or {}
+
+
 class CollectionNotFound(VectorStoreError):
     """The configured collection (or alias) does not exist."""
 

@@ -1,4 +1,5 @@
 import asyncio
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -48,8 +49,8 @@ def test_embedded_writes_from_many_threads_all_land(tmp_path, settings):
     assert get_qdrant_client().count("products").count == 2000
 
 
-def test_a_missing_collection_is_collection_not_found(qdrant):
-    with pytest.raises(CollectionNotFound, match=r"embedded Qdrant \(in memory\)"):
+def test_a_missing_collection_is_collection_not_found(qdrant, config):
+    with pytest.raises(CollectionNotFound, match=re.escape(config.label)):
         qdrant.get_collection("nope")
 
 

@@ -1,3 +1,5 @@
+import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -22,10 +24,10 @@ def vectors_of(client, name: str) -> tuple[int, str]:
     return params.size, params.distance.value
 
 
-def test_creates_a_versioned_collection_behind_the_alias(qdrant):
+def test_creates_a_versioned_collection_behind_the_alias(qdrant, config):
     output = ensure()
     assert output.startswith(
-        "Created collection 'products' (alias of 'products_v1') in embedded Qdrant (in memory) "
+        f"Created collection 'products' (alias of 'products_v1') in {config.label} "
         "(768-dim cosine, 0 points)."
     )
     assert resolve_collection(client=qdrant, name="products") == "products_v1"
@@ -174,10 +176,16 @@ def test_a_store_held_by_another_process_is_a_clear_error(tmp_path, settings):
         env={"DJANGO_DEBUG": "1", "QDRANT_PATH": str(path), "QDRANT_TIMEOUT": "1"},
     )
     assert result.returncode == 1
-    assert result.stderr == (
-        f"CommandError: embedded Qdrant at {path} is in use by another process (embedded "
-        "Qdrant allows one process per path). Stop the other process (runserver, "
-        "sync_vectors), or run a Qdrant server and set QDRANT_URL.\n"
+    # The holder is named: its command line and pid, as it wrote them in the lock file.
+    assert re.fullmatch(
+        re.escape(f"CommandError: embedded Qdrant at {path} is in use by ")
+        + rf"\S*pytest\S*( \S+)? \(pid {os.getpid()}\)"
+        + re.escape(
+            ": embedded Qdrant allows one process per path. Stop that process, or run a "
+            "Qdrant server (docker compose up qdrant) and set QDRANT_URL so that several "
+            "processes can share it.\n"
+        ),
+        result.stderr,
     )
 
 

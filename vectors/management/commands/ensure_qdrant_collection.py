@@ -3,7 +3,12 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from vectors.client import get_qdrant_client
-from vectors.collection import CollectionState, collection_ensure, collection_inspect
+from vectors.collection import (
+    LEGACY_STORE_NOTICE,
+    CollectionState,
+    collection_ensure,
+    collection_inspect,
+)
 from vectors.conf import qdrant_config
 from vectors.exceptions import CollectionMismatch, CollectionNotFound, VectorStoreError
 
@@ -64,12 +69,17 @@ class Command(BaseCommand):
             self._say(f"Added payload indexes: {', '.join(report.indexes_added)}.")
         for difference in state.differences:
             self._say(f"Differs from the settings (left as is): {difference}", self.style.WARNING)
-        if client.is_local:
+        if client.engine == "memory":
             self._say(
-                "Embedded Qdrant: payload indexes, shards and quantization apply on a server only."
+                "qdrant-client's local mode: payload indexes, shards and quantization apply on "
+                "a server or embedded Qdrant Edge only."
             )
+        if client.legacy_store():
+            self.stderr.write(self.style.WARNING(LEGACY_STORE_NOTICE))
 
     def _check(self, client, config) -> None:
+        if client.legacy_store():
+            self.stderr.write(self.style.WARNING(LEGACY_STORE_NOTICE))
         try:
             state = collection_inspect(client=client, config=config)
         except CollectionNotFound as exc:

@@ -1,0 +1,356 @@
+"""A million products on one machine, embedded: the whole path, step by step (issue 15).
+
+    python bench/million.py [--n 1000000] [--stores 20] [--queries 1000] [--keep]
+
+In a scratch database `catalog_million` and an embedded Qdrant Edge store under
+var/bench-million/, with the offline hashing embedder, each step a whole `manage.py`
+process as a user runs it:
+
+  generate feeds (N products over --stores shops of falling size)
+  -> import_products (one per shop) -> ensure_qdrant_collection -> sync_vectors
+  -> optimize_vectors (the HNSW build) -> reconcile_vectors
+  -> similar products, --queries each: unfiltered, by store, by price range (+-15 %), both
+  -> UPDATE every price (one statement) -> sync_vectors again
+
+Printed: each step's wall time and rows/s, each command's peak RSS (wait4) and peak
+anonymous memory (RssAnon, sampled every 0.1 s); the queries' p50/p95 (through
+`similar_products`, PostgreSQL lookup included) and recall@10 against an exact search of the
+same filter on a sample. The baseline for the sync is a bare Edge upsert of the same
+vectors, computed beforehand, in batches of the same size, into an identical shard (same
+run). The last line holds the figures against the issue's goals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from _common import PROJECT_DIR, setup_django
+
+BENCH_DB = "catalog_million"
+WORK_DIR = PROJECT_DIR / "var" / "bench-million"
+GOALS = {"sync_ratio": 0.7, "p95_ms": 10.0, "recall": 0.95, "rss_gb": 8.0, "anon_gb": 2.0}
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    rows: int = 0
+    peak_rss_mb: float = 0.0
+    peak_anon_mb: float = 0.0
+
+    def line(self) -> str:
+        rate = f"{self.rows / self.seconds:>10,.0f} rows/s" if self.rows else " " * 17
+        memory = (
+            f"  peak RSS {self.peak_rss_mb:>6,.0f} MB, RssAnon {self.peak_anon_mb:>6,.0f} MB"
+            if self.peak_rss_mb
+            else ""
+        )
+        return f"{self.name:<34} {self.seconds:>8.1f} s {rate}{memory}"
+
+
+def _anon_mb(pid: int) -> tuple[float, float]:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0, 0.0
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+
+    def mb(key: str) -> float:
+        return int(fields.get(key, "0 kB").split()[0]) / 1024
+
+    return mb("RssAnon"), mb("VmRSS")
+
+
+def manage(name: str, *args: str, rows: int = 0) -> Step:
+    """Run manage.py as its own process: wall time, peak RSS (wait4), peak RssAnon."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=os.environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak_anon = 0.0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_anon
+        while not done.wait(0.1):
+            peak_anon = max(peak_anon, _anon_mb(child.pid)[0])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    done.set()
+    sampler.join()
+    seconds = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({code}): {errors.strip()[-500:]}")
+    step = Step(name, seconds, rows, usage.ru_maxrss / 1024, peak_anon)
+    print(step.line(), flush=True)
+    return step
+
+
+def store_sizes(n: int, stores: int) -> list[int]:
+    weights = [1 / (rank + 1) ** 0.8 for rank in range(stores)]
+    sizes = [int(n * w / sum(weights)) for w in weights]
+    sizes[0] += n - sum(sizes)
+    return sizes
+
+
+def bare_upsert_seconds(n: int, batch_size: int, vectors_file: Path, tmp: Path) -> float:
+    """The engine alone: the same vectors and payloads, precomputed, upserted into an
+    identical shard with nothing of ours in the way (qdrant_edge imported directly)."""
+    import numpy as np
+    import qdrant_edge as edge
+
+    from catalog.models import Product
+    from vectors.client import models
+    from vectors.conf import qdrant_config
+    from vectors.edge import EdgeStore
+    from vectors.points import PRODUCT_FIELDS, payload_of
+
+    vectors = np.load(vectors_file, mmap_mode="r")
+    ids = np.load(vectors_file.with_suffix(".ids.npy"), allow_pickle=True)
+    client_store = tmp / "bare-shard"
+    config = qdrant_config()
+    bare = EdgeStore(dataclasses.replace(config, path=str(client_store)))  # the same shard config
+
+    bare.create_collection(
+        "bare",
+        vectors_config=models.VectorParams(
+            size=config.vector_size,
+            distance=models.Distance(config.distance),
+            on_disk=config.on_disk_vectors or None,
+        ),
+    )
+    shard = bare._shards["bare"]
+    spent = 0.0
+    for start in range(0, n, batch_size):
+        chunk_ids = [str(i) for i in ids[start : start + batch_size]]
+        rows = {
+            str(row["id"]): row
+            for row in Product.objects.filter(pk__in=chunk_ids).values(*PRODUCT_FIELDS)
+        }
+        points = [
+            edge.Point(pid, vectors[start + k].tolist(), payload_of(rows[pid]))
+            for k, pid in enumerate(chunk_ids)
+        ]
+        began = time.perf_counter()
+        shard.update(edge.UpdateOperation.upsert_points(points))
+        spent += time.perf_counter() - began
+    bare.close()
+    shutil.rmtree(client_store, ignore_errors=True)
+    return spent
+
+
+def precompute_vectors(n: int, vectors_file: Path) -> None:
+    import numpy as np
+
+    from catalog.models import Product
+    from vectors.embedders import get_embedder
+    from vectors.points import PRODUCT_FIELDS, embedder_input
+
+    embedder = get_embedder()
+    out = np.lib.format.open_memmap(
+        vectors_file, mode="w+", dtype=np.float32, shape=(n, embedder.dimension)
+    )
+    ids = []
+    last = None
+    while True:
+        query = Product.objects.order_by("pk").values(*PRODUCT_FIELDS)
+        if last is not None:
+            query = query.filter(pk__gt=last)
+        rows = list(query[:5000])
+        if not rows:
+            break
+        last = rows[-1]["id"]
+        vectors = embedder.embed([embedder_input(row) for row in rows])
+        out[len(ids) : len(ids) + len(rows)] = np.stack(vectors)
+        ids += [row["id"] for row in rows]
+    out.flush()
+    np.save(vectors_file.with_suffix(".ids.npy"), np.array(ids, dtype=object))
+
+
+def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
+    """similar_products as the admin calls it, per filter; recall@10 against exact search."""
+    from catalog.models import Product
+    from vectors.client import get_qdrant_client, models, reset_qdrant_clients
+    from vectors.conf import qdrant_config
+    from vectors.search import similar_filter, similar_products
+
+    client, config = get_qdrant_client(), qdrant_config()
+    picked = list(Product.objects.order_by("?").values_list("pk", flat=True)[:count])
+    products = Product.objects.in_bulk(picked)
+    filters = {
+        "unfiltered": lambda p: {},
+        "by store": lambda p: {"store_id": p.store_id},
+        "by price range": lambda p: {
+            "price_min": p.price * Decimal("0.85"),
+            "price_max": p.price * Decimal("1.15"),
+        },
+        "by store and price": lambda p: {
+            "store_id": p.store_id,
+            "price_min": p.price * Decimal("0.85"),
+            "price_max": p.price * Decimal("1.15"),
+        },
+    }
+    results = {}
+    for label, arguments in filters.items():
+        timings, recalls = [], []
+        for k, pk in enumerate(picked):
+            product = products[pk]
+            began = time.perf_counter()
+            found = similar_products(product, limit=10, **arguments(product))
+            timings.append((time.perf_counter() - began) * 1000)
+            if k < recall_sample:
+                vector = client.retrieve(
+                    collection_name=config.collection, ids=[str(pk)], with_vectors=True
+                )[0].vector
+                exact = client.query_points(
+                    collection_name=config.collection,
+                    query=vector,
+                    query_filter=similar_filter(exclude=str(pk), **arguments(product)),
+                    search_params=models.SearchParams(exact=True),
+                    limit=10,
+                    with_payload=False,
+                ).points
+                truth = {str(hit.id) for hit in exact}
+                got = {str(item.product.pk) for item in found}
+                if truth:
+                    recalls.append(len(truth & got) / len(truth))
+        timings.sort()
+        results[label] = {
+            "p50": statistics.median(timings),
+            "p95": timings[int(len(timings) * 0.95) - 1],
+            "recall": statistics.fmean(recalls) if recalls else 1.0,
+        }
+        figures = results[label]
+        print(
+            f"similar products, {label:<20} p50 {figures['p50']:6.2f} ms  "
+            f"p95 {figures['p95']:6.2f} ms  recall@10 {figures['recall']:.3f}",
+            flush=True,
+        )
+    reset_qdrant_clients()  # let the next command take the store
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--stores", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--recall-sample", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--keep", action="store_true", help="Keep the store and database.")
+    args = parser.parse_args()
+
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+    WORK_DIR.mkdir(parents=True)
+    os.environ.update(
+        QDRANT_PATH=str(WORK_DIR / "qdrant"), VECTORS_EMBEDDER="hashing", DJANGO_DEBUG="0"
+    )
+    for variable in ("QDRANT_URL", "QDRANT_HOST"):
+        os.environ.pop(variable, None)
+    setup_django(BENCH_DB, production=True)
+    from django.db import connection
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ingest import generate
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE catalog_product, catalog_productchange, catalog_store")
+    run_started = time.perf_counter()
+    steps: list[Step] = []
+    print(f"{args.n:,} products over {args.stores} stores, embedded Qdrant Edge, hashing embedder")
+
+    began = time.perf_counter()
+    feeds = []
+    for k, size in enumerate(store_sizes(args.n, args.stores)):
+        feed = WORK_DIR / f"shop-{k:02d}.jsonl"
+        generate(feed, size, seed=100 + k)
+        feeds.append((f"shop-{k:02d}", feed, size))
+    steps.append(Step("generate feeds", time.perf_counter() - began, args.n))
+    print(steps[-1].line(), flush=True)
+
+    imports = [
+        manage(f"import_products {store}", "import_products", str(feed), "--store", store,
+               "--verbosity", "0", rows=size)
+        for store, feed, size in feeds
+    ]
+    steps.append(
+        Step(
+            "import_products (all stores)",
+            sum(s.seconds for s in imports),
+            args.n,
+            max(s.peak_rss_mb for s in imports),
+            max(s.peak_anon_mb for s in imports),
+        )
+    )
+    print(steps[-1].line(), flush=True)
+
+    steps.append(manage("ensure_qdrant_collection", "ensure_qdrant_collection"))
+    sync = manage("sync_vectors", "sync_vectors", "--no-optimize", "--verbosity", "0",
+                  rows=args.n)
+    steps.append(sync)
+    steps.append(manage("optimize_vectors (HNSW build)", "optimize_vectors", rows=args.n))
+    steps.append(manage("reconcile_vectors", "reconcile_vectors", rows=args.n))
+
+    figures = queries(args.queries, args.recall_sample)
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE catalog_product SET price = price + 1")
+    steps.append(Step("UPDATE every price", time.perf_counter() - began, args.n))
+    print(steps[-1].line(), flush=True)
+    steps.append(manage("sync_vectors (prices)", "sync_vectors", "--verbosity", "0",
+                        rows=args.n))
+    total = time.perf_counter() - run_started
+
+    # The baseline, after the timed run so that it does not count in the total.
+    vectors_file = WORK_DIR / "vectors.npy"
+    precompute_vectors(args.n, vectors_file)
+    bare = bare_upsert_seconds(args.n, args.batch_size, vectors_file, WORK_DIR)
+    print(f"{'bare Edge upsert (baseline)':<34} {bare:>8.1f} s {args.n / bare:>10,.0f} rows/s")
+
+    if not args.keep:
+        shutil.rmtree(WORK_DIR, ignore_errors=True)
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE catalog_product, catalog_productchange, catalog_store")
+    worst_p95 = max(f["p95"] for f in figures.values())
+    worst_recall = min(f["recall"] for f in figures.values())
+    commands = [s for s in steps if s.peak_rss_mb]
+    max_rss = max(s.peak_rss_mb for s in commands) / 1024
+    max_anon = max(s.peak_anon_mb for s in commands) / 1024
+    ratio = bare / sync.seconds
+    print(f"whole run (bare baseline excluded): {total / 60:.1f} min")
+    print(
+        f"N={args.n:,}: sync {ratio:.2f}x bare upsert (goal >= {GOALS['sync_ratio']}), "
+        f"worst p95 {worst_p95:.1f} ms (<= {GOALS['p95_ms']:.0f}), "
+        f"worst recall@10 {worst_recall:.3f} (>= {GOALS['recall']}), "
+        f"peak RSS {max_rss:.2f} GB (<= {GOALS['rss_gb']:.0f}), "
+        f"RssAnon {max_anon:.2f} GB (<= {GOALS['anon_gb']:.0f}), "
+        f"total {total / 60:.1f} min (< 90)"
+    )
+
+
+if __name__ == "__main__":
+    random.seed(7)
+    main()

@@ -1,0 +1,672 @@
+"""The embedded engine: Qdrant Edge shards behind qdrant-client's API.
+
+Qdrant Edge (`qdrant-edge-py`) is Qdrant's own engine in-process: segments, HNSW, payload
+indexes, a write-ahead log, mmap storage. It has shards, not collections, so `EdgeStore`
+gives the rest of the project the methods and return types it uses with a server:
+
+    QDRANT_PATH/
+        collections/<name>/   one Edge shard per collection (products_v1, products_v2, ...)
+        aliases.json          {"products": "products_v1"}, replaced atomically
+
+Filters, payload index schemas and points are translated both ways (ids come back as
+strings, as from a server); Edge's errors (plain `Exception`s with a message) become
+`vectors.exceptions` errors. Only vectors/client.py constructs an EdgeStore; callers hold
+its one lock (GuardedClient), so nothing here is re-entrant on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as edge
+from qdrant_client import models
+from qdrant_client.http import models as rest  # `models.QueryResponse` is fastembed's
+
+from config.errors import first_line
+from vectors.conf import QdrantConfig
+from vectors.exceptions import (
+    CollectionAlreadyExists,
+    CollectionNotFound,
+    VectorStoreError,
+    VectorStoreUnavailable,
+)
+
+COLLECTIONS_DIR = "collections"
+ALIASES_FILE = "aliases.json"
+# Written by qdrant-client's local mode, which held embedded stores before Qdrant Edge.
+LEGACY_FILES = ("meta.json", "collection")
+NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+# How a new shard is built. Measured by bench/million.py at a million 768-d vectors on a
+# 2-core machine; see the README's "Embedded engine" section for the figures.
+HNSW_M = 16
+HNSW_EF_CONSTRUCT = 100
+# Filtered searches whose filter matches fewer points than this (in KB of vectors) score
+# every matching point exactly instead of walking the graph: small filtered sets (one
+# store's products within a price range) keep their recall.
+FULL_SCAN_THRESHOLD_KB = 20_000
+# Segments above this size (KB of vectors) get an HNSW index when optimize() runs.
+INDEXING_THRESHOLD_KB = 20_000
+
+_DISTANCES = {
+    "Cosine": edge.Distance.Cosine,
+    "Dot": edge.Distance.Dot,
+    "Euclid": edge.Distance.Euclid,
+    "Manhattan": edge.Distance.Manhattan,
+}
+_SCHEMA_TYPES = {
+    "keyword": edge.PayloadSchemaType.Keyword,
+    "integer": edge.PayloadSchemaType.Integer,
+    "float": edge.PayloadSchemaType.Float,
+    "geo": edge.PayloadSchemaType.Geo,
+    "text": edge.PayloadSchemaType.Text,
+    "bool": edge.PayloadSchemaType.Bool,
+    "datetime": edge.PayloadSchemaType.Datetime,
+    "uuid": edge.PayloadSchemaType.Uuid,
+}
+_SCHEMA_NAMES = {value: key for key, value in _SCHEMA_TYPES.items()}
+
+
+def _value(enum_or_text: Any) -> str:
+    return str(getattr(enum_or_text, "value", enum_or_text))
+
+
+def _out_id(point_id: Any) -> Any:
+    """Edge returns UUIDs as uuid.UUID; a server returns them as strings."""
+    return str(point_id) if isinstance(point_id, uuid.UUID) else point_id
+
+
+def _in_id(point_id: Any) -> Any:
+    return str(point_id) if isinstance(point_id, uuid.UUID) else point_id
+
+
+def _ids(selector: Any) -> list[Any]:
+    if isinstance(selector, models.PointIdsList):
+        return [_in_id(i) for i in selector.points]
+    if isinstance(selector, list | tuple):
+        return [_in_id(i) for i in selector]
+    raise VectorStoreError(
+        f"The embedded engine selects points by id only, not by {type(selector).__name__}."
+    )
+
+
+def unsupported(what: str) -> VectorStoreError:
+    return VectorStoreError(f"The embedded engine does not support {what}.")
+
+
+# Filters ----------------------------------------------------------------------------------
+
+
+def _as_list(conditions: Any) -> list[Any] | None:
+    if conditions is None:
+        return None
+    return list(conditions) if isinstance(conditions, list | tuple) else [conditions]
+
+
+def edge_filter(query_filter: models.Filter | None) -> edge.Filter | None:
+    """A qdrant-client Filter as an Edge Filter (the conditions this project builds)."""
+    if query_filter is None:
+        return None
+    if query_filter.min_should is not None:
+        raise unsupported("min_should filters")
+
+    def convert(conditions: Any) -> list[Any] | None:
+        items = _as_list(conditions)
+        return None if items is None else [_condition(item) for item in items]
+
+    return edge.Filter(
+        must=convert(query_filter.must),
+        should=convert(query_filter.should),
+        must_not=convert(query_filter.must_not),
+    )
+
+
+def _condition(condition: Any) -> Any:
+    if isinstance(condition, models.Filter):
+        return edge_filter(condition)
+    if isinstance(condition, models.HasIdCondition):
+        return edge.HasIdCondition({_in_id(i) for i in condition.has_id})
+    if isinstance(condition, models.IsEmptyCondition):
+        return edge.IsEmptyCondition(condition.is_empty.key)
+    if isinstance(condition, models.IsNullCondition):
+        return edge.IsNullCondition(condition.is_null.key)
+    if isinstance(condition, models.FieldCondition):
+        return _field_condition(condition)
+    raise unsupported(f"the filter condition {type(condition).__name__}")
+
+
+def _field_condition(condition: models.FieldCondition) -> edge.FieldCondition:
+    match, bounds = condition.match, condition.range
+    if match is not None:
+        if isinstance(match, models.MatchValue):
+            return edge.FieldCondition(key=condition.key, match=edge.MatchValue(match.value))
+        if isinstance(match, models.MatchAny):
+            return edge.FieldCondition(key=condition.key, match=edge.MatchAny(list(match.any)))
+        if isinstance(match, models.MatchExcept):
+            return edge.FieldCondition(
+                key=condition.key, match=edge.MatchExcept(list(match.except_))
+            )
+        raise unsupported(f"the match {type(match).__name__}")
+    if isinstance(bounds, models.DatetimeRange):
+
+        def iso(value: Any) -> str | None:
+            return None if value is None else getattr(value, "isoformat", lambda: value)()
+
+        return edge.FieldCondition(
+            key=condition.key,
+            range=edge.RangeDateTime(
+                gte=iso(bounds.gte), gt=iso(bounds.gt), lte=iso(bounds.lte), lt=iso(bounds.lt)
+            ),
+        )
+    if isinstance(bounds, models.Range):
+        return edge.FieldCondition(
+            key=condition.key,
+            range=edge.RangeFloat(gte=bounds.gte, gt=bounds.gt, lte=bounds.lte, lt=bounds.lt),
+        )
+    raise unsupported(f"the condition on {condition.key!r}")
+
+
+def _search_params(params: models.SearchParams | None) -> edge.SearchParams | None:
+    if params is None:
+        return None
+    acorn = None
+    if params.acorn is not None and params.acorn.enable:
+        acorn = edge.AcornSearchParams(enable=True, max_selectivity=params.acorn.max_selectivity)
+    return edge.SearchParams(hnsw_ef=params.hnsw_ef, exact=bool(params.exact), acorn=acorn)
+
+
+# Payload index schemas ------------------------------------------------------------------
+
+
+def _edge_schema(field_schema: Any) -> Any:
+    if isinstance(field_schema, models.KeywordIndexParams):
+        return edge.KeywordIndexParams(
+            is_tenant=field_schema.is_tenant, on_disk=field_schema.on_disk
+        )
+    name = _value(getattr(field_schema, "type", field_schema))
+    if name not in _SCHEMA_TYPES:
+        raise unsupported(f"payload indexes of type {name!r}")
+    return _SCHEMA_TYPES[name]
+
+
+def _index_info(info: Any) -> models.PayloadIndexInfo:
+    data_type = _SCHEMA_NAMES.get(info.data_type, "keyword")
+    params = None
+    if data_type == "keyword" and info.params is not None:
+        params = models.KeywordIndexParams(
+            type=models.KeywordIndexType.KEYWORD, is_tenant=info.params.is_tenant
+        )
+    return models.PayloadIndexInfo(
+        data_type=models.PayloadSchemaType(data_type), params=params, points=info.points
+    )
+
+
+# Errors -----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def edge_errors(label: str) -> Iterator[None]:
+    """Edge raises plain Exceptions whose message says what happened."""
+    try:
+        yield
+    except VectorStoreError:
+        raise
+    except OSError as exc:
+        raise VectorStoreUnavailable(f"{label} cannot be used: {first_line(exc)}") from exc
+    except Exception as exc:
+        message = first_line(exc)
+        if "WouldBlock" in message:
+            raise VectorStoreUnavailable(
+                f"{label} is in use by another process (embedded Qdrant allows one process "
+                "per path)."
+            ) from exc
+        if "No space left" in message or "Too many open files" in message:
+            raise VectorStoreUnavailable(f"{label} cannot be written: {message}") from exc
+        raise VectorStoreError(f"{label}: {message}") from exc
+
+
+# The store --------------------------------------------------------------------------------
+
+
+class EdgeStore:
+    """Collections and aliases over Edge shard directories, with qdrant-client's signatures
+    for the methods this project calls (see GuardedClient)."""
+
+    def __init__(self, config: QdrantConfig):
+        self.config = config
+        self.label = config.label
+        self.root = Path(config.path)
+        self.collections_dir = self.root / COLLECTIONS_DIR
+        self._shards: dict[str, edge.EdgeShard] = {}
+        with edge_errors(self.label):
+            self.collections_dir.mkdir(parents=True, exist_ok=True)
+        self._operation = 0
+
+    # Layout.
+    def legacy_store(self) -> bool:
+        """True when QDRANT_PATH still holds qdrant-client local mode's files."""
+        return any((self.root / name).exists() for name in LEGACY_FILES)
+
+    def remove_legacy_store(self) -> None:
+        for name in LEGACY_FILES:
+            target = self.root / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+
+    def _dir(self, name: str) -> Path:
+        if not NAME.fullmatch(name):
+            raise VectorStoreError(
+                f"{self.label}: {name!r} is not a collection name (letters, digits, _ and -)."
+            )
+        return self.collections_dir / name
+
+    def _names(self) -> list[str]:
+        return sorted(
+            entry.name
+            for entry in self.collections_dir.iterdir()
+            if NAME.fullmatch(entry.name) and (entry / "edge_config.json").exists()
+        )
+
+    def _aliases(self) -> dict[str, str]:
+        try:
+            return json.loads((self.root / ALIASES_FILE).read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise VectorStoreError(
+                f"{self.label}: {ALIASES_FILE} cannot be read ({first_line(exc)})."
+            ) from exc
+
+    def _save_aliases(self, aliases: dict[str, str]) -> None:
+        # Written beside and renamed over: a crash leaves the old file or the new, whole.
+        target = self.root / ALIASES_FILE
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        with edge_errors(self.label):
+            with open(temporary, "w") as handle:
+                json.dump(aliases, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+            directory = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def _physical(self, name: str) -> str:
+        return self._aliases().get(name, name)
+
+    def _shard(self, collection_name: str) -> edge.EdgeShard:
+        name = self._physical(collection_name)
+        shard = self._shards.get(name)
+        if shard is not None:
+            return shard
+        path = self._dir(name)
+        if not (path / "edge_config.json").exists():
+            raise CollectionNotFound(f"{self.label}: Collection `{collection_name}` not found")
+        with edge_errors(self.label):
+            shard = self._shards[name] = edge.EdgeShard.load(str(path))
+        return shard
+
+    def _done(self) -> models.UpdateResult:
+        self._operation += 1
+        return models.UpdateResult(
+            operation_id=self._operation, status=models.UpdateStatus.COMPLETED
+        )
+
+    def _update(self, collection_name: str, operation: Any) -> models.UpdateResult:
+        shard = self._shard(collection_name)
+        with edge_errors(self.label):
+            shard.update(operation)
+        return self._done()
+
+    # Collections and aliases.
+    def get_collections(self) -> models.CollectionsResponse:
+        with edge_errors(self.label):
+            names = self._names()
+        return models.CollectionsResponse(
+            collections=[models.CollectionDescription(name=name) for name in names]
+        )
+
+    def collection_exists(self, collection_name: str) -> bool:
+        return (self._dir(collection_name) / "edge_config.json").exists()
+
+    def create_collection(
+        self,
+        collection_name: str,
+        vectors_config: models.VectorParams,
+        on_disk_payload: bool | None = None,
+        quantization_config: Any = None,
+        **ignored: Any,  # shards, replication: a server's concerns
+    ) -> bool:
+        path = self._dir(collection_name)
+        if (path / "edge_config.json").exists():
+            raise CollectionAlreadyExists(
+                f"{self.label}: Collection `{collection_name}` already exists!"
+            )
+        if not isinstance(vectors_config, models.VectorParams):
+            raise unsupported("named vectors")
+        quantization = None
+        if isinstance(quantization_config, models.ScalarQuantization):
+            quantization = edge.ScalarQuantizationConfig(
+                type=edge.ScalarType.Int8,
+                quantile=quantization_config.scalar.quantile,
+                always_ram=quantization_config.scalar.always_ram,
+            )
+        elif quantization_config is not None:
+            raise unsupported(f"quantization {type(quantization_config).__name__}")
+        edge_config = edge.EdgeConfig(
+            vectors=edge.EdgeVectorParams(
+                size=vectors_config.size,
+                distance=_DISTANCES[_value(vectors_config.distance)],
+                on_disk=bool(vectors_config.on_disk),
+            ),
+            on_disk_payload=True if on_disk_payload is None else on_disk_payload,
+            quantization_config=quantization,
+            hnsw_config=edge.HnswIndexConfig(
+                m=HNSW_M,
+                ef_construct=HNSW_EF_CONSTRUCT,
+                full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
+            ),
+            optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB),
+        )
+        if path.exists():  # a create that crashed half-way: nothing of value in it
+            shutil.rmtree(path)
+        with edge_errors(self.label):
+            self._shards[collection_name] = edge.EdgeShard.create(str(path), edge_config)
+        return True
+
+    def delete_collection(self, collection_name: str) -> bool:
+        path = self._dir(collection_name)
+        if not path.exists():
+            return False
+        shard = self._shards.pop(collection_name, None)
+        if shard is not None:
+            with contextlib.suppress(Exception):
+                shard.close()
+        # Its aliases go with it, as on a server.
+        aliases = self._aliases()
+        kept = {alias: name for alias, name in aliases.items() if name != collection_name}
+        if kept != aliases:
+            self._save_aliases(kept)
+        # Renamed first, so that a crash mid-delete never leaves a half shard under the name.
+        trash = self.collections_dir / f".deleted-{collection_name}-{uuid.uuid4().hex[:8]}"
+        with edge_errors(self.label):
+            os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def get_collection(self, collection_name: str) -> models.CollectionInfo:
+        name = self._physical(collection_name)
+        shard = self._shard(name)
+        with edge_errors(self.label):
+            info = shard.info()
+            stored = json.loads((self._dir(name) / "edge_config.json").read_text())
+        vector = stored.get("vectors", {}).get("", {})
+        quantization = None
+        stored_quantization = stored.get("quantization_config") or {}
+        if "scalar" in stored_quantization:
+            quantization = models.ScalarQuantization(
+                scalar=models.ScalarQuantizationConfig(
+                    type=models.ScalarType.INT8,
+                    always_ram=stored_quantization["scalar"].get("always_ram"),
+                )
+            )
+        hnsw = stored.get("hnsw_config") or {}
+        return models.CollectionInfo(
+            status=models.CollectionStatus.GREEN,
+            optimizer_status=models.OptimizersStatusOneOf.OK,
+            indexed_vectors_count=info.indexed_vectors_count,
+            points_count=info.points_count,
+            segments_count=info.segments_count,
+            payload_schema={
+                field: _index_info(index) for field, index in info.payload_schema.items()
+            },
+            config=models.CollectionConfig(
+                params=models.CollectionParams(
+                    vectors=models.VectorParams(
+                        size=vector.get("size", 0),
+                        distance=models.Distance(vector.get("distance", "Cosine")),
+                        on_disk=bool(vector.get("on_disk")),
+                    ),
+                    on_disk_payload=stored.get("on_disk_payload", True),
+                ),
+                hnsw_config=models.HnswConfig(
+                    m=hnsw.get("m", HNSW_M),
+                    ef_construct=hnsw.get("ef_construct", HNSW_EF_CONSTRUCT),
+                    full_scan_threshold=hnsw.get("full_scan_threshold", FULL_SCAN_THRESHOLD_KB),
+                ),
+                optimizer_config=models.OptimizersConfig(
+                    deleted_threshold=0.2,
+                    vacuum_min_vector_number=1000,
+                    default_segment_number=0,
+                    indexing_threshold=INDEXING_THRESHOLD_KB,
+                    flush_interval_sec=5,
+                ),
+                quantization_config=quantization,
+            ),
+        )
+
+    def create_payload_index(
+        self, collection_name: str, field_name: str, field_schema: Any, **ignored: Any
+    ) -> models.UpdateResult:
+        operation = edge.UpdateOperation.create_field_index(field_name, _edge_schema(field_schema))
+        return self._update(collection_name, operation)
+
+    def get_aliases(self) -> models.CollectionsAliasesResponse:
+        return models.CollectionsAliasesResponse(
+            aliases=[
+                models.AliasDescription(alias_name=alias, collection_name=name)
+                for alias, name in sorted(self._aliases().items())
+            ]
+        )
+
+    def update_collection_aliases(
+        self, change_aliases_operations: list[Any], **ignored: Any
+    ) -> bool:
+        """All the operations, or none of them: one file replaced at once."""
+        aliases = self._aliases()
+        for operation in change_aliases_operations:
+            if isinstance(operation, models.CreateAliasOperation):
+                change = operation.create_alias
+                if not self.collection_exists(change.collection_name):
+                    raise CollectionNotFound(
+                        f"{self.label}: Collection `{change.collection_name}` not found"
+                    )
+                if change.alias_name in aliases or self.collection_exists(change.alias_name):
+                    raise CollectionAlreadyExists(
+                        f"{self.label}: Alias `{change.alias_name}` already exists!"
+                    )
+                aliases[change.alias_name] = change.collection_name
+            elif isinstance(operation, models.DeleteAliasOperation):
+                if aliases.pop(operation.delete_alias.alias_name, None) is None:
+                    raise CollectionNotFound(
+                        f"{self.label}: Alias `{operation.delete_alias.alias_name}` not found"
+                    )
+            elif isinstance(operation, models.RenameAliasOperation):
+                change = operation.rename_alias
+                if change.old_alias_name not in aliases:
+                    raise CollectionNotFound(
+                        f"{self.label}: Alias `{change.old_alias_name}` not found"
+                    )
+                aliases[change.new_alias_name] = aliases.pop(change.old_alias_name)
+            else:
+                raise unsupported(f"the alias operation {type(operation).__name__}")
+        self._save_aliases(aliases)
+        return True
+
+    # Points.
+    def upsert(self, collection_name: str, points: Any, **ignored: Any) -> models.UpdateResult:
+        if isinstance(points, models.Batch):
+            raise unsupported("batches of columns; pass PointStruct lists")
+        edge_points = [
+            edge.Point(
+                _in_id(point.id),
+                point.vector.tolist() if hasattr(point.vector, "tolist") else point.vector,
+                point.payload,
+            )
+            for point in points
+        ]
+        return self._update(collection_name, edge.UpdateOperation.upsert_points(edge_points))
+
+    def delete(
+        self, collection_name: str, points_selector: Any, **ignored: Any
+    ) -> models.UpdateResult:
+        if isinstance(points_selector, models.FilterSelector):
+            operation = edge.UpdateOperation.delete_points_by_filter(
+                edge_filter(points_selector.filter)
+            )
+        else:
+            operation = edge.UpdateOperation.delete_points(_ids(points_selector))
+        return self._update(collection_name, operation)
+
+    def set_payload(
+        self, collection_name: str, payload: dict[str, Any], points: Any, **ignored: Any
+    ) -> models.UpdateResult:
+        return self._update(
+            collection_name, edge.UpdateOperation.set_payload(_ids(points), payload)
+        )
+
+    def batch_update_points(
+        self, collection_name: str, update_operations: list[Any], **ignored: Any
+    ) -> list[models.UpdateResult]:
+        results = []
+        for operation in update_operations:
+            if isinstance(operation, models.SetPayloadOperation):
+                change = operation.set_payload
+                results.append(self.set_payload(collection_name, change.payload, change.points))
+            elif isinstance(operation, models.UpsertOperation):
+                results.append(self.upsert(collection_name, operation.upsert.points))
+            elif isinstance(operation, models.DeleteOperation):
+                results.append(self.delete(collection_name, operation.delete))
+            else:
+                raise unsupported(f"the batch operation {type(operation).__name__}")
+        return results
+
+    def retrieve(
+        self,
+        collection_name: str,
+        ids: list[Any],
+        with_payload: bool = True,
+        with_vectors: bool = False,
+        **ignored: Any,
+    ) -> list[models.Record]:
+        shard = self._shard(collection_name)
+        with edge_errors(self.label):
+            found = shard.retrieve([_in_id(i) for i in ids], with_payload, with_vectors)
+        return [self._record(point) for point in found]
+
+    def scroll(
+        self,
+        collection_name: str,
+        scroll_filter: models.Filter | None = None,
+        limit: int = 10,
+        offset: Any = None,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+        **ignored: Any,
+    ) -> tuple[list[models.Record], Any]:
+        shard = self._shard(collection_name)
+        request = edge.ScrollRequest(
+            offset=_in_id(offset),
+            limit=limit,
+            filter=edge_filter(scroll_filter),
+            with_payload=with_payload,
+            with_vector=with_vectors,
+        )
+        with edge_errors(self.label):
+            points, next_offset = shard.scroll(request)
+        return [self._record(point) for point in points], _out_id(next_offset)
+
+    def count(
+        self,
+        collection_name: str,
+        count_filter: models.Filter | None = None,
+        exact: bool = True,
+        **ignored: Any,
+    ) -> models.CountResult:
+        shard = self._shard(collection_name)
+        with edge_errors(self.label):
+            found = shard.count(edge.CountRequest(filter=edge_filter(count_filter), exact=exact))
+        return models.CountResult(count=found)
+
+    def query_points(
+        self,
+        collection_name: str,
+        query: Any = None,
+        query_filter: models.Filter | None = None,
+        search_params: models.SearchParams | None = None,
+        limit: int = 10,
+        offset: int | None = None,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+        score_threshold: float | None = None,
+        **ignored: Any,
+    ) -> models.QueryResponse:
+        if isinstance(query, models.NearestQuery):
+            query = query.nearest
+        if hasattr(query, "tolist"):
+            query = query.tolist()
+        if not (isinstance(query, list) and all(isinstance(x, int | float) for x in query)):
+            raise unsupported("queries other than a dense vector")
+        shard = self._shard(collection_name)
+        request = edge.QueryRequest(
+            limit=limit,
+            offset=offset,
+            query=edge.Query.Nearest(query),
+            filter=edge_filter(query_filter),
+            params=_search_params(search_params),
+            with_payload=with_payload,
+            with_vector=with_vectors,
+            score_threshold=score_threshold,
+        )
+        with edge_errors(self.label):
+            hits = shard.query(request)
+        return rest.QueryResponse(
+            points=[
+                models.ScoredPoint(
+                    id=_out_id(hit.id),
+                    version=hit.version,
+                    score=hit.score,
+                    payload=hit.payload,
+                    vector=hit.vector,
+                )
+                for hit in hits
+            ]
+        )
+
+    @staticmethod
+    def _record(point: Any) -> models.Record:
+        return models.Record(id=_out_id(point.id), payload=point.payload, vector=point.vector)
+
+    # Index building and lifecycle.
+    def optimize(self, collection_name: str) -> bool:
+        """Build what the segments lack (HNSW, merges). Blocks, holding the GIL: for
+        commands, never for a request."""
+        shard = self._shard(collection_name)
+        with edge_errors(self.label):
+            return shard.optimize()
+
+    def flush(self) -> None:
+        with edge_errors(self.label):
+            for shard in self._shards.values():
+                shard.flush()
+
+    def close(self) -> None:
+        shards = list(self._shards.values())
+        self._shards.clear()
+        for shard in shards:
+            with contextlib.suppress(Exception):
+                shard.flush()
+            with contextlib.suppress(Exception):
+                shard.close()

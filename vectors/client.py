@@ -367,8 +367,9 @@ def _open_local(config: QdrantConfig, *, wait: float) -> tuple[Any, _StoreLock |
     except OSError as exc:
         raise VectorStoreUnavailable(f"{config.label} cannot be opened: {exc}") from exc
     while not store_lock.try_acquire():
-        if time.monotonic() >= deadline:
-            holder = store_lock.holder()
+        holder = store_lock.holder()
+        # A process that syncs is a long-lived owner (the web server): no use waiting.
+        if holder.get("syncs") or time.monotonic() >= deadline:
             store_lock.release()
             raise StoreHeld(_held_message(config, holder), holder=holder)
         time.sleep(LOCK_RETRY_SECONDS)

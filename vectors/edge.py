@@ -249,6 +249,9 @@ class EdgeStore:
         with edge_errors(self.label):
             self.collections_dir.mkdir(parents=True, exist_ok=True)
         self._operation = 0
+        # This process holds the store alone (vectors/client.py's lock): the file is read
+        # once, and every change goes through _save_aliases.
+        self._alias_map: dict[str, str] | None = None
 
     # Layout.
     def legacy_store(self) -> bool:
@@ -278,14 +281,17 @@ class EdgeStore:
         )
 
     def _aliases(self) -> dict[str, str]:
-        try:
-            return json.loads((self.root / ALIASES_FILE).read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise VectorStoreError(
-                f"{self.label}: {ALIASES_FILE} cannot be read ({first_line(exc)})."
-            ) from exc
+        """A copy of the alias map, to change and hand to _save_aliases."""
+        if self._alias_map is None:
+            try:
+                self._alias_map = json.loads((self.root / ALIASES_FILE).read_text())
+            except FileNotFoundError:
+                self._alias_map = {}
+            except (OSError, ValueError) as exc:
+                raise VectorStoreError(
+                    f"{self.label}: {ALIASES_FILE} cannot be read ({first_line(exc)})."
+                ) from exc
+        return dict(self._alias_map)
 
     def _save_aliases(self, aliases: dict[str, str]) -> None:
         # Written beside and renamed over: a crash leaves the old file or the new, whole.
@@ -302,9 +308,12 @@ class EdgeStore:
                 os.fsync(directory)
             finally:
                 os.close(directory)
+        self._alias_map = dict(aliases)
 
     def _physical(self, name: str) -> str:
-        return self._aliases().get(name, name)
+        if self._alias_map is None:
+            self._aliases()
+        return self._alias_map.get(name, name)
 
     def _shard(self, collection_name: str) -> edge.EdgeShard:
         name = self._physical(collection_name)

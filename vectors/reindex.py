@@ -43,6 +43,7 @@ class ReindexReport:
     filled: SyncReport = field(default_factory=SyncReport)
     replayed: int = 0
     dropped_old: bool = False
+    removed_legacy_store: bool = False
 
 
 def next_version_name(*, client: GuardedClient, name: str) -> str:
@@ -133,6 +134,10 @@ def reindex(
         if replayed <= page_size:
             break
 
+    # The new version serves searches from the moment the alias moves: build its HNSW index
+    # first (embedded Qdrant Edge; a server indexes by itself).
+    client.optimize(new)
+
     operations: list = []
     if old is not None and old != config.collection:
         operations.append(
@@ -159,6 +164,9 @@ def reindex(
         if old is not None and old != config.collection and not keep_old:
             client.delete_collection(old)
             report.dropped_old = True
+        if client.legacy_store():  # rebuilt from PostgreSQL: the old format's files can go
+            client.remove_legacy_store()
+            report.removed_legacy_store = True
     except VectorStoreError as exc:
         raise AliasAlreadySwapped(
             f"{exc} '{config.collection}' already points at '{new}'; run manage.py "

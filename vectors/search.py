@@ -18,9 +18,14 @@ class SimilarProduct:
     score: float
 
 
-def _filter(
-    *, exclude: str, store_id: str | None, price_min: Decimal | None, price_max: Decimal | None
+def similar_filter(
+    *,
+    exclude: str,
+    store_id: str | None = None,
+    price_min: Decimal | None = None,
+    price_max: Decimal | None = None,
 ) -> models.Filter:
+    """Other products than `exclude`, of this store, in this price range."""
     must: list[models.Condition] = []
     if store_id:
         must.append(models.FieldCondition(key="store_id", match=models.MatchValue(value=store_id)))
@@ -35,6 +40,16 @@ def _filter(
             )
         )
     return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[exclude])])
+
+
+def search_params(*, price_filtered: bool) -> models.SearchParams | None:
+    """A price range cuts the HNSW graph into pieces that a plain walk cannot cross, and
+    recall falls (0.56 at a million points with a store and a price range, measured):
+    ACORN also explores neighbours' neighbours where the filter is selective. Small
+    filtered sets are scored exactly anyway (the engine's full-scan threshold)."""
+    if not price_filtered:
+        return None
+    return models.SearchParams(acorn=models.AcornSearchParams(enable=True))
 
 
 def similar_products(
@@ -58,9 +73,10 @@ def similar_products(
     hits = client.query_points(
         collection_name=config.collection,
         query=found[0].vector,
-        query_filter=_filter(
+        query_filter=similar_filter(
             exclude=point_id, store_id=store_id, price_min=price_min, price_max=price_max
         ),
+        search_params=search_params(price_filtered=price_min is not None or price_max is not None),
         # A few spare: a point may outlive its product until the next sync.
         limit=limit + min(limit, 10),
         with_payload=False,

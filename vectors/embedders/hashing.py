@@ -8,6 +8,7 @@ of images; never use it as a substitute for FashionSigLIP in production.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -19,6 +20,7 @@ from vectors.embedders.base import EmbedFailure, ProductInput, l2_normalise
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 TITLE_WEIGHT = 2.0
+SLOT_CACHE_SIZE = 1 << 18
 
 
 def _features(text: str) -> list[str]:
@@ -31,21 +33,38 @@ class HashingTextEmbedder:
 
     def __init__(self, *, dimension: int):
         self.dimension = dimension
+        # A shop's vocabulary repeats: each word's slot is hashed once (bounded, for months).
+        self._slot = functools.lru_cache(maxsize=SLOT_CACHE_SIZE)(self._hash_slot)
 
-    def _slot(self, feature: str) -> tuple[int, float]:
+    def _hash_slot(self, feature: str) -> int:
+        """The feature's slot, signed: +(slot + 1) or -(slot + 1)."""
         digest = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
-        return digest % self.dimension, (1.0 if digest >> 63 else -1.0)
+        slot = digest % self.dimension + 1
+        return slot if digest >> 63 else -slot
 
-    def embed_one(self, product: ProductInput) -> np.ndarray | EmbedFailure:
-        vector = np.zeros(self.dimension, dtype=np.float32)
-        weighted = [(f, TITLE_WEIGHT) for f in _features(product.title)]
-        weighted += [(f, 1.0) for f in _features(product.description)]
-        if not weighted:
-            return EmbedFailure("no words in title or description")
-        for feature, weight in weighted:
-            slot, sign = self._slot(feature)
-            vector[slot] += sign * weight
-        return l2_normalise(vector)
+    def _signed_slots(self, product: ProductInput) -> tuple[list[int], list[float]]:
+        slots, weights = [], []
+        for text, weight in ((product.title, TITLE_WEIGHT), (product.description, 1.0)):
+            features = _features(text)
+            slots += [self._slot(feature) for feature in features]
+            weights += [weight] * len(features)
+        return slots, weights
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
-        return [self.embed_one(product) for product in products]
+        """All products at once: the weighted signs scattered into one matrix (np.add.at
+        adds in feature order, as one vector at a time would), then normalised by rows."""
+        rows, slots, weights, failures = [], [], [], {}
+        for row, product in enumerate(products):
+            product_slots, product_weights = self._signed_slots(product)
+            if not product_slots:
+                failures[row] = EmbedFailure("no words in title or description")
+            rows += [row] * len(product_slots)
+            slots += product_slots
+            weights += product_weights
+        matrix = np.zeros((len(products), self.dimension), dtype=np.float32)
+        if slots:
+            signed = np.asarray(slots, dtype=np.int64)
+            values = np.asarray(weights, dtype=np.float32) * np.sign(signed).astype(np.float32)
+            np.add.at(matrix, (np.asarray(rows), np.abs(signed) - 1), values)
+        vectors = l2_normalise(matrix)
+        return [failures.get(row, vectors[row]) for row in range(len(products))]

@@ -52,3 +52,5 @@ class Command(BaseCommand):
             f"{report.filled.embedded:,} products embedded, {report.replayed:,} replayed, "
             f"{len(report.filled.failed):,} failed (queued for sync_vectors)."
         )
+        if report.removed_legacy_store:
+            self.stdout.write("Removed the vectors left by qdrant-client's local mode.")

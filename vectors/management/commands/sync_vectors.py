@@ -12,6 +12,7 @@ from vectors.embedders import get_embedder
 from vectors.exceptions import (
     CollectionNotFound,
     EmbedderUnavailable,
+    StoreHeld,
     VectorStoreError,
     VectorStoreUnavailable,
 )
@@ -51,6 +52,12 @@ class Command(BaseCommand):
             help="With --watch, seconds between looks at the log (2).",
         )
         parser.add_argument(
+            "--no-optimize",
+            action="store_true",
+            help="Embedded Qdrant: do not build the vector index after delivering (run "
+            "optimize_vectors later). A server indexes by itself.",
+        )
+        parser.add_argument(
             "--retry-set-aside",
             action="store_true",
             help=f"First queue again the changes set aside after {MAX_ATTEMPTS} failed attempts "
@@ -66,6 +73,8 @@ class Command(BaseCommand):
         if options["retry_set_aside"]:
             self.stdout.write(f"Queued {retry_set_aside():,} set-aside change(s) again.")
         config = qdrant_config()
+        if self._owner_syncs(config):
+            return
         try:
             embedder = get_embedder()
         except EmbedderUnavailable as exc:
@@ -93,8 +102,46 @@ class Command(BaseCommand):
             self.stdout.write(self._summary(report))
             if self.stopping:
                 self.stdout.write(f"Stopped; {pending_count():,} product(s) stay queued.")
+        if report.products and not options["no_optimize"] and not self.stopping:
+            try:
+                self._optimize(config, verbose)
+            except VectorStoreError as exc:
+                raise CommandError(
+                    f"{exc} The changes were delivered; run optimize_vectors to index them."
+                ) from exc
         self._report_set_aside()
         self._report_failures(report)
+
+    def _owner_syncs(self, config) -> bool:
+        """Beside a web server that owns the embedded store and syncs it (make run): say so
+        in one line, and leave the work to it."""
+        if not config.is_local or config.is_memory:
+            return False
+        try:
+            get_qdrant_client()
+        except StoreHeld as exc:
+            if not exc.holder.get("syncs"):
+                return False  # reported by the sync itself, with retries
+            self.stdout.write(
+                f"{config.label} is owned by {exc.holder.get('command') or 'another process'} "
+                f"(pid {exc.holder.get('pid')}), which delivers the change log itself: "
+                "nothing to do here."
+            )
+            return True
+        except VectorStoreError:
+            return False
+        return False
+
+    def _optimize(self, config, verbose: bool) -> None:
+        """Embedded Qdrant Edge builds its HNSW index only when asked: after a delivery, so
+        that searches walk a graph instead of scanning (a server does this by itself)."""
+        client = get_qdrant_client()
+        if client.engine != "edge":
+            return
+        started = time.monotonic()
+        changed = client.optimize(config.collection)
+        if verbose and changed:
+            self.stdout.write(f"Built the vector index in {time.monotonic() - started:.1f}s.")
 
     def _with_retries(self, work):
         for attempt in range(1, RETRIES + 1):
@@ -118,6 +165,7 @@ class Command(BaseCommand):
         """Deliver changes as they come, for months: Qdrant or PostgreSQL going away (a
         restart, an outage) is waited out with a growing pause and one line each time."""
         backoff = 1.0
+        written_since_optimize = False
         self.stdout.write(f"Watching the product change log (every {options['interval']}s).")
         self.stdout.flush()
         while not self.stopping:
@@ -134,6 +182,12 @@ class Command(BaseCommand):
                     self.stdout.write(self._summary(report))
                     self.stdout.flush()
                     self._report_failures(report, fatal=False)
+                    written_since_optimize = True
+                elif written_since_optimize and not options["no_optimize"]:
+                    # Caught up: index what was written, while nothing waits.
+                    self._optimize(config, verbose=True)
+                    self.stdout.flush()
+                    written_since_optimize = False
                 self._sleep(options["interval"])
             except (VectorStoreError, OperationalError, InterfaceError) as exc:
                 # The changes wait in PostgreSQL; try again, less and less often.

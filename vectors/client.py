@@ -238,6 +238,11 @@ class GuardedClient:
             return False
         return self._call("optimize", collection_name)
 
+    def flush(self) -> None:
+        """Embedded Qdrant Edge: write everything pending to disk (before a backup)."""
+        if self.engine == "edge":
+            self._call("flush")
+
     def legacy_store(self) -> bool:
         """True when QDRANT_PATH still holds a store written by qdrant-client's local mode
         (before Qdrant Edge), which this version no longer reads."""

@@ -7,6 +7,7 @@ from django.db import InterfaceError, OperationalError, connections
 from config.errors import first_line
 from config.progress import Progress
 from vectors.client import get_qdrant_client
+from vectors.collection import LEGACY_STORE_NOTICE
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
@@ -148,6 +149,8 @@ class Command(BaseCommand):
             try:
                 return work()
             except CollectionNotFound as exc:
+                if get_qdrant_client().legacy_store():
+                    raise CommandError(f"{exc}. {LEGACY_STORE_NOTICE}") from exc
                 raise CommandError(f"{exc} Run manage.py ensure_qdrant_collection.") from exc
             except VectorStoreUnavailable as exc:
                 if attempt == RETRIES:

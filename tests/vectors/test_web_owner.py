@@ -1,0 +1,92 @@
+"""Embedded Qdrant owned by the web server (issue 15): `runserver` holds the store, delivers
+the change log itself, and a `sync_vectors` started beside it says so in one line."""
+
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from catalog.models import Product
+from tests.helpers import PROJECT_DIR, closed_port
+from tests.vectors.test_sync_worker import manage, worker_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def product(external_id: str, title: str) -> Product:
+    return Product.objects.create(
+        store_id="w",
+        external_id=external_id,
+        title=title,
+        price="10.00",
+        product_url=f"https://w.example/{external_id}",
+    )
+
+
+def similar_titles(base: str, product_id, seconds: float = 30) -> list[str]:
+    """What the API answers once the product is indexed (409 until then)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}/api/products/{product_id}/similar", timeout=5)
+        if answer.status_code == 200:
+            return [item["title"] for item in answer.json()["results"]]
+        assert answer.status_code == 409, answer.text
+        time.sleep(0.3)
+    raise AssertionError(f"product {product_id} was not indexed in {seconds}s")
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def wait_until(predicate, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)
+
+
+def test_the_web_server_owns_the_store_and_delivers_edits(settings, tmp_path):
+    env = worker_env(settings, tmp_path)
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    port = closed_port()
+    # Its request log is not read: discarded, so that it can never fill a pipe and block.
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(f"{base}/healthz"))
+        shirt = product("a", "Blue linen shirt")
+        boots = product("b", "Leather boots")
+        assert similar_titles(base, shirt.pk) == ["Leather boots"]
+
+        # An edit (as the admin saves it) reaches search with the server still running.
+        Product.objects.filter(pk=boots.pk).update(title="Blue linen shirt, short sleeves")
+        scarf = product("c", "Wool scarf")
+        wait_until(lambda: len(similar_titles(base, scarf.pk)) == 2)
+        assert similar_titles(base, shirt.pk)[0] == "Blue linen shirt, short sleeves"
+
+        # The worker cannot open the store beside the server, and need not: one line, exit 0.
+        beside = manage("sync_vectors", env=env)
+        out, err = beside.communicate(timeout=60)
+        assert (beside.returncode, err) == (0, "")
+        assert out.startswith(f"embedded Qdrant at {tmp_path / 'qdrant'} is owned by manage.py")
+        assert out.endswith(
+            f"runserver (pid {server.pid}), which delivers the change log itself: "
+            "nothing to do here.\n"
+        )
+        assert out.count("\n") == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,102 @@
+"""The web process's own sync loop, in embedded mode.
+
+An embedded store has one owner process. When that owner is the web server (`make run`:
+runserver holds the store to show similar products), no `sync_vectors` can open the store
+beside it, so the web process delivers the change log itself: a daemon thread runs
+`sync_pending` every few seconds, so that a product edited in the admin reaches the
+similar-products panel without a restart. It never builds the HNSW index (that blocks the
+whole process for minutes); `sync_vectors` and `optimize_vectors` do, when the server is
+stopped. With a Qdrant server, the worker (`sync_vectors --watch`) does all of this and the
+loop is not started.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 2.0
+MAX_BACKOFF_SECONDS = 60.0
+
+_started = threading.Lock()
+_thread: threading.Thread | None = None
+stop = threading.Event()
+
+
+def start_embedded_sync() -> threading.Thread | None:
+    """Start the loop once per process, if Qdrant is embedded (Qdrant Edge on a path).
+    Called from config/wsgi.py; a bad setting is left for the system checks to report."""
+    global _thread
+    from django.core.exceptions import ImproperlyConfigured
+
+    from vectors.conf import qdrant_config
+
+    try:
+        config = qdrant_config()
+    except ImproperlyConfigured:
+        return None
+    if config.engine != "edge":
+        return None
+    with _started:
+        if _thread is None or not _thread.is_alive():
+            stop.clear()
+            _thread = threading.Thread(target=_loop, name="embedded-sync", daemon=True)
+            _thread.start()
+    return _thread
+
+
+def _loop() -> None:
+    from django.db import DatabaseError
+
+    from vectors.client import get_qdrant_client
+    from vectors.conf import qdrant_config
+    from vectors.embedders import get_embedder
+    from vectors.exceptions import StoreHeld, VectorStoreError
+    from vectors.sync import sync_pending
+
+    backoff = INTERVAL_SECONDS
+    last_error = None
+    while not stop.is_set():
+        pause = INTERVAL_SECONDS
+        try:
+            close_old_connections()
+            client, config = get_qdrant_client(), qdrant_config()
+            client.mark_owner_syncs()
+            report = sync_pending(
+                client=client,
+                config=config,
+                embedder=get_embedder(),
+                should_stop=stop.is_set,
+            )
+            if report.products:
+                logger.info(
+                    "embedded sync: %s products (%s embedded, %s payload updates, %s deleted, "
+                    "%s failed)",
+                    report.products,
+                    report.embedded,
+                    report.payload_updated,
+                    report.deleted,
+                    len(report.failed),
+                )
+            backoff, last_error = INTERVAL_SECONDS, None
+        except (VectorStoreError, DatabaseError) as exc:
+            # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line
+            # when the reason changes, then a growing pause.
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if reason != last_error:
+                level = logging.INFO if isinstance(exc, StoreHeld) else logging.WARNING
+                logger.log(level, "embedded sync paused: %s", reason)
+                last_error = reason
+            pause = backoff
+            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+        except Exception:
+            logger.exception("embedded sync failed; trying again")
+            pause = backoff
+            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+        finally:
+            connection.close()
+        stop.wait(pause)

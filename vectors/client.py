@@ -121,8 +121,10 @@ class GuardedClient:
     """A QdrantClient whose calls raise only VectorStoreError, with the methods this project
     uses (a new one is added here, typed, rather than reached through to qdrant-client).
 
-    In embedded mode every call takes one lock: local mode keeps its points in plain
-    dictionaries and SQLite, and corrupts them under concurrent writes from threads.
+    Embedded, every call takes one lock: local mode keeps its points in plain dictionaries
+    and corrupts them under concurrent writes from threads; the Edge adapter opens shards
+    lazily and keeps the alias map in memory (the web server's sync thread and its requests
+    share one client).
     """
 
     def __init__(self, client: Any, config: QdrantConfig, store_lock: Any = None):

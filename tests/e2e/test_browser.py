@@ -62,8 +62,9 @@ def page(browser, request):
 
 
 @pytest.fixture
-def demo_site(live_server, settings):
-    settings.QDRANT = {"PATH": ":memory:"}
+def demo_site(live_server, settings, tmp_path):
+    # The embedded engine `make run` uses (Qdrant Edge), in a folder of this test's own.
+    settings.QDRANT = {"PATH": str(tmp_path / "qdrant")}
     quiet = {"stdout": StringIO(), "stderr": StringIO()}
     call_command("ensure_qdrant_collection", **quiet)
     call_command("load_demo", "--image-base", live_server.url, **quiet)

@@ -90,3 +90,14 @@ def test_the_web_server_owns_the_store_and_delivers_edits(settings, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"URL": "http://qdrant.example:6333"}, {"PATH": ":memory:"}, {"VECTOR_SIZE": "big"}],
+)
+def test_the_loop_starts_only_for_an_embedded_edge_store(settings, values):
+    from vectors.background import start_embedded_sync
+
+    settings.QDRANT = values
+    assert start_embedded_sync() is None

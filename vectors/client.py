@@ -312,6 +312,18 @@ def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
     return options
 
 
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
 class _StoreLock:
     """An exclusive lock on a whole embedded store (every shard and the alias file), taken
     before anything in it is opened. Edge locks each shard's WAL on its own; this one lock
@@ -344,9 +356,9 @@ class _StoreLock:
         with contextlib.suppress(OSError, ValueError):
             self._file.seek(0)
             found = json.loads(self._file.read() or "{}")
-            if isinstance(found, dict):
+            if isinstance(found, dict) and _alive(found.get("pid")):
                 return found
-        return {}
+        return {}  # unknown, or a previous holder's words read before the new one wrote
 
     def release(self) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -73,15 +73,7 @@ def _loop() -> None:
                 should_stop=stop.is_set,
             )
             if report.products:
-                logger.info(
-                    "embedded sync: %s products (%s embedded, %s payload updates, %s deleted, "
-                    "%s failed)",
-                    report.products,
-                    report.embedded,
-                    report.payload_updated,
-                    report.deleted,
-                    len(report.failed),
-                )
+                logger.info("embedded sync: %s", report.summary())
             backoff, last_error = INTERVAL_SECONDS, None
         except (VectorStoreError, DatabaseError) as exc:
             # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line

@@ -83,6 +83,18 @@ class SyncReport:
             + self.without_image
         )
 
+    def summary(self) -> str:
+        """One line, as sync_vectors prints it and the web server's sync loop logs it."""
+        set_aside = f" ({self.set_aside:,} set aside)" if self.set_aside else ""
+        no_image = (
+            f", {self.without_image:,} without image (not indexed)" if self.without_image else ""
+        )
+        return (
+            f"Synced {self.products:,} products: {self.embedded:,} embedded, "
+            f"{self.payload_updated:,} payload updates, {self.deleted:,} deleted, "
+            f"{len(self.failed):,} failed{set_aside}{no_image}."
+        )
+
     def add(self, other: SyncReport) -> None:
         self.embedded += other.embedded
         self.payload_updated += other.payload_updated

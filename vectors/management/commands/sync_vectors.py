@@ -100,7 +100,7 @@ class Command(BaseCommand):
         )
         progress.close()
         if verbose:
-            self.stdout.write(self._summary(report))
+            self.stdout.write(report.summary())
             if self.stopping:
                 self.stdout.write(f"Stopped; {pending_count():,} product(s) stay queued.")
         if report.products and not options["no_optimize"] and not self.stopping:
@@ -136,11 +136,8 @@ class Command(BaseCommand):
     def _optimize(self, config, verbose: bool) -> None:
         """Embedded Qdrant Edge builds its HNSW index only when asked: after a delivery, so
         that searches walk a graph instead of scanning (a server does this by itself)."""
-        client = get_qdrant_client()
-        if client.engine != "edge":
-            return
         started = time.monotonic()
-        changed = client.optimize(config.collection)
+        changed = get_qdrant_client().optimize(config.collection)  # False: nothing to do
         if verbose and changed:
             self.stdout.write(f"Built the vector index in {time.monotonic() - started:.1f}s.")
 
@@ -182,7 +179,7 @@ class Command(BaseCommand):
                 )
                 backoff = 1.0
                 if report.products:
-                    self.stdout.write(self._summary(report))
+                    self.stdout.write(report.summary())
                     self.stdout.flush()
                     self._report_failures(report, fatal=False)
                     written_since_optimize = True
@@ -213,20 +210,6 @@ class Command(BaseCommand):
 
     def _stop(self, signum, frame) -> None:
         self.stopping = True
-
-    @staticmethod
-    def _summary(report: SyncReport) -> str:
-        set_aside = f" ({report.set_aside:,} set aside)" if report.set_aside else ""
-        no_image = (
-            f", {report.without_image:,} without image (not indexed)"
-            if report.without_image
-            else ""
-        )
-        return (
-            f"Synced {report.products:,} products: {report.embedded:,} embedded, "
-            f"{report.payload_updated:,} payload updates, {report.deleted:,} deleted, "
-            f"{len(report.failed):,} failed{set_aside}{no_image}."
-        )
 
     def _report_set_aside(self) -> None:
         notice = set_aside_notice()

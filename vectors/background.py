@@ -17,6 +17,8 @@ import threading
 
 from django.db import close_old_connections, connection
 
+from config.errors import first_line
+
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 2.0
@@ -60,12 +62,15 @@ def _loop() -> None:
 
     backoff = INTERVAL_SECONDS
     last_error = None
+    marked = None  # the client whose lock file says that this process syncs
     while not stop.is_set():
         pause = INTERVAL_SECONDS
         try:
             close_old_connections()
             client, config = get_qdrant_client(), qdrant_config()
-            client.mark_owner_syncs()
+            if client is not marked:
+                client.mark_owner_syncs()
+                marked = client
             report = sync_pending(
                 client=client,
                 config=config,
@@ -78,7 +83,7 @@ def _loop() -> None:
         except (VectorStoreError, DatabaseError) as exc:
             # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line
             # when the reason changes, then a growing pause.
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            reason = first_line(exc)
             if reason != last_error:
                 level = logging.INFO if isinstance(exc, StoreHeld) else logging.WARNING
                 logger.log(level, "embedded sync paused: %s", reason)

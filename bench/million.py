@@ -7,8 +7,8 @@ var/bench-million/, with the offline hashing embedder, each step a whole `manage
 process as a user runs it:
 
   generate feeds (N products over --stores shops of falling size)
-  -> import_products (one per shop) -> ensure_qdrant_collection -> sync_vectors
-  -> optimize_vectors (the HNSW build) -> reconcile_vectors
+  -> import_products (one per shop) -> ensure_qdrant_collection -> sync_vectors (which
+  builds the HNSW index every 200k points and at the end) -> optimize_vectors -> reconcile_vectors
   -> similar products, --queries each: unfiltered, by store, by price range (+-15 %), both
   -> UPDATE every price (one statement) -> sync_vectors again
 
@@ -17,7 +17,8 @@ anonymous memory (RssAnon, sampled every 0.1 s); the queries' p50/p95 (through
 `similar_products`, PostgreSQL lookup included) and recall@10 against an exact search of the
 same filter on a sample (ties at the tenth score count as right). The baseline for the sync
 is a bare Edge upsert (points built and written) of the same vectors, computed beforehand,
-in batches of the same size, into an identical shard (same run). The last line holds the
+in batches of the same size, into an identical shard (same configuration and payload
+indexes; same run). The last line holds the
 figures against the issue's goals.
 """
 
@@ -27,6 +28,7 @@ import argparse
 import dataclasses
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -41,6 +43,8 @@ from _common import PROJECT_DIR, setup_django
 
 BENCH_DB = "catalog_million"
 WORK_DIR = PROJECT_DIR / "var" / "bench-million"
+# sync_vectors' and optimize_vectors' lines saying how long an index build took.
+INDEX_BUILT = re.compile(r"(?i)built the (?:vector )?index.*? in ([\d.]+)s")
 GOALS = {"sync_ratio": 0.7, "p95_ms": 10.0, "recall": 0.95, "rss_gb": 8.0, "anon_gb": 2.0}
 
 
@@ -51,6 +55,7 @@ class Step:
     rows: int = 0
     peak_rss_mb: float = 0.0
     peak_anon_mb: float = 0.0
+    indexing_seconds: float = 0.0  # of `seconds`, building the vector index
 
     def line(self) -> str:
         rate = f"{self.rows / self.seconds:>10,.0f} rows/s" if self.rows else " " * 17
@@ -59,7 +64,10 @@ class Step:
             if self.peak_rss_mb
             else ""
         )
-        return f"{self.name:<34} {self.seconds:>8.1f} s {rate}{memory}"
+        indexing = (
+            f"  (index builds {self.indexing_seconds:,.0f} s)" if self.indexing_seconds else ""
+        )
+        return f"{self.name:<34} {self.seconds:>8.1f} s {rate}{memory}{indexing}"
 
 
 def _anon_mb(pid: int) -> tuple[float, float]:
@@ -76,14 +84,15 @@ def _anon_mb(pid: int) -> tuple[float, float]:
 
 
 def manage(name: str, *args: str, rows: int = 0) -> Step:
-    """Run manage.py as its own process: wall time, peak RSS (wait4), peak RssAnon."""
+    """Run manage.py as its own process: wall time, peak RSS (wait4), peak RssAnon, and the
+    seconds it says it spent building the vector index."""
     started = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT_DIR,
         env=os.environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     peak_anon = 0.0
@@ -96,15 +105,16 @@ def manage(name: str, *args: str, rows: int = 0) -> Step:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    errors = child.stderr.read()
+    output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
     done.set()
     sampler.join()
     seconds = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     if code:
-        raise SystemExit(f"manage.py {' '.join(args)} failed ({code}): {errors.strip()[-500:]}")
-    step = Step(name, seconds, rows, usage.ru_maxrss / 1024, peak_anon)
+        raise SystemExit(f"manage.py {' '.join(args)} failed ({code}): {output.strip()[-500:]}")
+    indexing = sum(float(found) for found in INDEX_BUILT.findall(output))
+    step = Step(name, seconds, rows, usage.ru_maxrss / 1024, peak_anon, indexing)
     print(step.line(), flush=True)
     return step
 
@@ -126,7 +136,7 @@ def bare_upsert_seconds(n: int, batch_size: int, vectors_file: Path, tmp: Path) 
     from vectors.client import models
     from vectors.conf import qdrant_config
     from vectors.edge import EdgeStore
-    from vectors.points import PRODUCT_FIELDS, payload_of
+    from vectors.points import PAYLOAD_INDEXES, PRODUCT_FIELDS, payload_of
 
     vectors = np.load(vectors_file, mmap_mode="r")
     ids = np.load(vectors_file.with_suffix(".ids.npy"), allow_pickle=True)
@@ -142,6 +152,8 @@ def bare_upsert_seconds(n: int, batch_size: int, vectors_file: Path, tmp: Path) 
             on_disk=config.on_disk_vectors or None,
         ),
     )
+    for field_name, schema in PAYLOAD_INDEXES.items():  # as ensure_qdrant_collection does
+        bare.create_payload_index("bare", field_name, schema)
     shard = bare._shards["bare"]
     spent = 0.0
     for start in range(0, n, batch_size):
@@ -318,9 +330,10 @@ def main() -> None:
     print(steps[-1].line(), flush=True)
 
     steps.append(manage("ensure_qdrant_collection", "ensure_qdrant_collection"))
-    sync = manage("sync_vectors", "sync_vectors", "--no-optimize", "--verbosity", "0", rows=args.n)
+    # As a user runs it: the index is built after every INDEX_EVERY points and at the end.
+    sync = manage("sync_vectors", "sync_vectors", rows=args.n)
     steps.append(sync)
-    steps.append(manage("optimize_vectors (HNSW build)", "optimize_vectors", rows=args.n))
+    steps.append(manage("optimize_vectors (anything left)", "optimize_vectors", rows=args.n))
     steps.append(manage("reconcile_vectors", "reconcile_vectors", rows=args.n))
 
     figures = queries(args.queries, args.recall_sample)
@@ -330,7 +343,7 @@ def main() -> None:
         cursor.execute("UPDATE catalog_product SET price = price + 1")
     steps.append(Step("UPDATE every price", time.perf_counter() - began, args.n))
     print(steps[-1].line(), flush=True)
-    steps.append(manage("sync_vectors (prices)", "sync_vectors", "--verbosity", "0", rows=args.n))
+    steps.append(manage("sync_vectors (prices)", "sync_vectors", rows=args.n))
     total = time.perf_counter() - run_started
 
     # The baseline, after the timed run so that it does not count in the total.
@@ -348,10 +361,13 @@ def main() -> None:
     commands = [s for s in steps if s.peak_rss_mb]
     max_rss = max(s.peak_rss_mb for s in commands) / 1024
     max_anon = max(s.peak_anon_mb for s in commands) / 1024
-    ratio = bare / sync.seconds
+    # Delivery against the bare upsert: the index builds inside the sync have no counterpart
+    # in the baseline (they are printed with the step, and count in the total).
+    delivery = sync.seconds - sync.indexing_seconds
+    ratio = bare / delivery
     print(f"whole run (bare baseline excluded): {total / 60:.1f} min")
     print(
-        f"N={args.n:,}: sync {ratio:.2f}x bare upsert (goal >= {GOALS['sync_ratio']}), "
+        f"N={args.n:,}: sync delivery {ratio:.2f}x bare upsert (goal >= {GOALS['sync_ratio']}), "
         f"worst p95 {worst_p95:.1f} ms (<= {GOALS['p95_ms']:.0f}), "
         f"worst recall@10 {worst_recall:.3f} (>= {GOALS['recall']}), "
         f"peak RSS {max_rss:.2f} GB (<= {GOALS['rss_gb']:.0f}), "

@@ -42,6 +42,16 @@ class Progress:
             percent = f" ({fraction:.0%})" if fraction is not None else ""
             self.out.write(f"{self.label}: {done:,} records{percent}, {rate:,.0f}/s {detail}\n")
 
+    def note(self, text: str) -> None:
+        """A line of its own (a step inside the work); the bar comes back on the next update."""
+        if not self.enabled:
+            return
+        if self._drawn:
+            self.out.write("\r\x1b[K")
+            self._drawn = False
+        self.out.write(f"{self.label}: {text}\n")
+        self.out.flush()
+
     def close(self) -> None:
         if self._drawn:
             self.out.write("\n")

@@ -55,6 +55,11 @@ HNSW_EF_CONSTRUCT = 100
 FULL_SCAN_THRESHOLD_KB = 20_000
 # Segments above this size (KB of vectors) get an HNSW index when optimize() runs.
 INDEXING_THRESHOLD_KB = 20_000
+# No segment grows past this (KB of vectors: ~230k points of 768 float32). The sync builds
+# the index after every vectors.sync.INDEX_EVERY (200k) points; segments of that size are
+# never merged into larger ones, whose build would take longer per point and hold the
+# old and new copies of more vectors at once.
+MAX_SEGMENT_KB = 700_000
 
 _DISTANCES = {
     "Cosine": edge.Distance.Cosine,
@@ -387,7 +392,9 @@ class EdgeStore:
                 ef_construct=HNSW_EF_CONSTRUCT,
                 full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
             ),
-            optimizers=edge.EdgeOptimizersConfig(indexing_threshold=INDEXING_THRESHOLD_KB),
+            optimizers=edge.EdgeOptimizersConfig(
+                indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=MAX_SEGMENT_KB
+            ),
         )
         if path.exists():  # a create that crashed half-way: nothing of value in it
             shutil.rmtree(path)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -57,6 +58,12 @@ RETRY_MAX = timedelta(hours=6)
 MAX_ATTEMPTS = 10
 # A claimed batch is this worker's for LEASE, renewed every LEASE / 3 while it works.
 LEASE = timedelta(seconds=90)
+# Embedded Qdrant Edge builds its vector index only when asked. A long sync asks after every
+# INDEX_EVERY points it writes, so that each build covers one segment of about that size
+# (vectors/edge.py's MAX_SEGMENT_KB keeps such segments from being merged into larger ones):
+# no build grows with the whole store, in time or memory, and searches walk a graph while the
+# rest is delivered. Measured at a million points: bench/million.py, README "Embedded engine".
+INDEX_EVERY = 200_000
 # Waiting, not failing: the batch stays queued and the caller retries later.
 OUTAGES = (VectorStoreUnavailable, CollectionNotFound, OperationalError, InterfaceError)
 
@@ -420,11 +427,16 @@ def sync_pending(
     batch_size: int = 256,
     on_batch: Callable[[SyncReport], None] = lambda report: None,
     should_stop: Callable[[], bool] = lambda: False,
+    index_every: int = 0,
+    on_index: Callable[[float], None] = lambda seconds: None,
 ) -> SyncReport:
     """Deliver every due change, batch by batch, until none is left or `should_stop()`
     (asked between batches); raises an outage (leaving the rest queued) when Qdrant or
-    PostgreSQL fails."""
+    PostgreSQL fails. `index_every`: build the embedded store's index after every so many
+    points written (INDEX_EVERY; 0 = never here), reporting each build's seconds to
+    `on_index` (a server indexes by itself: nothing is done)."""
     total = SyncReport()
+    unindexed = 0
     while (
         not should_stop()
         and (
@@ -436,4 +448,10 @@ def sync_pending(
     ):
         total.add(report)
         on_batch(total)
+        unindexed += report.embedded + report.payload_updated
+        if index_every and unindexed >= index_every:
+            started = time.monotonic()
+            if client.optimize(config.collection):
+                on_index(time.monotonic() - started)
+            unindexed = 0
     return total

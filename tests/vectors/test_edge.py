@@ -225,3 +225,52 @@ def test_optimize_vectors_on_a_server_has_nothing_to_do(settings):
     assert (
         out.getvalue() == "embedded Qdrant (in memory) builds its index by itself: nothing to do.\n"
     )
+
+
+@pytest.mark.django_db
+def test_sync_builds_the_index_as_it_goes(edge_store, monkeypatch):
+    """sync_vectors builds the index after every INDEX_EVERY points it writes (one segment of
+    about that size each time), so that no build grows with the whole store."""
+    from catalog.models import Product
+    from vectors.management.commands import sync_vectors
+
+    monkeypatch.setattr(sync_vectors, "INDEX_EVERY", 7_000)  # above the indexing threshold
+    collection_ensure(client=edge_store, config=qdrant_config())
+    Product.objects.bulk_create(
+        Product(
+            store_id="shop-a",
+            external_id=f"sku-{k}",
+            title=f"Linen shirt no. {k} in colour {k % 97}",
+            price=10 + k % 200,
+            currency="EUR",
+            image_url=f"https://shop-a.example/img/{k}.jpg",
+            product_url=f"https://shop-a.example/p/{k}",
+        )
+        for k in range(8_000)
+    )
+    err, out = StringIO(), StringIO()
+    call_command("sync_vectors", "--batch-size", "500", stdout=out, stderr=err)
+    notes = re.findall(
+        r"sync: built the vector index for the points written so far in \d+s", err.getvalue()
+    )
+    assert len(notes) == 1, err.getvalue()  # at 7,000 written; the rest below the threshold
+    info = edge_store.get_collection("products")
+    assert info.points_count == 8_000
+    assert 7_000 <= info.indexed_vectors_count < 8_000
+    assert "Synced 8,000 products: 8,000 embedded" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_sync_builds_nothing_with_no_optimize(edge_store, monkeypatch, make_product):
+    from vectors.management.commands import sync_vectors
+
+    monkeypatch.setattr(sync_vectors, "INDEX_EVERY", 1)
+    collection_ensure(client=edge_store, config=qdrant_config())
+    built = []
+    monkeypatch.setattr(EdgeStore, "optimize", lambda self, name: built.append(name))
+    make_product()
+    call_command("sync_vectors", "--no-optimize", stdout=StringIO(), stderr=StringIO())
+    assert built == []
+    make_product(title="Wool coat")
+    call_command("sync_vectors", stdout=StringIO(), stderr=StringIO())
+    assert built == ["products", "products"]  # after the point written, and at the end

@@ -18,6 +18,7 @@ from vectors.exceptions import (
     VectorStoreUnavailable,
 )
 from vectors.sync import (
+    INDEX_EVERY,
     MAX_ATTEMPTS,
     SyncReport,
     pending_count,
@@ -55,8 +56,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-optimize",
             action="store_true",
-            help="Embedded Qdrant: do not build the vector index after delivering (run "
-            "optimize_vectors later). A server indexes by itself.",
+            help="Embedded Qdrant: do not build the vector index (by default built after "
+            f"every {INDEX_EVERY:,} points written and at the end; run optimize_vectors "
+            "later). A server indexes by itself.",
         )
         parser.add_argument(
             "--retry-set-aside",
@@ -96,6 +98,10 @@ class Command(BaseCommand):
                     total.products, total.products / waiting if waiting else None
                 ),
                 should_stop=lambda: self.stopping,
+                index_every=0 if options["no_optimize"] else INDEX_EVERY,
+                on_index=lambda seconds: progress.note(
+                    f"built the vector index for the points written so far in {seconds:.0f}s"
+                ),
             )
         )
         progress.close()
@@ -176,6 +182,7 @@ class Command(BaseCommand):
                     embedder=embedder,
                     batch_size=options["batch_size"],
                     should_stop=lambda: self.stopping,
+                    index_every=0 if options["no_optimize"] else INDEX_EVERY,
                 )
                 backoff = 1.0
                 if report.products:

@@ -60,6 +60,11 @@ INDEXING_THRESHOLD_KB = 20_000
 # never merged into larger ones, whose build would take longer per point and hold the
 # old and new copies of more vectors at once.
 MAX_SEGMENT_KB = 700_000
+# A segment is rebuilt without its deleted points once they are this share of it. A change
+# to a point in an indexed segment moves the point out (copy-on-write), so one UPDATE of every
+# price deletes points from every segment in the log's order, not the segments': at Qdrant's
+# 0.2 each segment was rebuilt again and again as the sync went on.
+DELETED_THRESHOLD = 0.5
 
 _DISTANCES = {
     "Cosine": edge.Distance.Cosine,
@@ -393,7 +398,9 @@ class EdgeStore:
                 full_scan_threshold=FULL_SCAN_THRESHOLD_KB,
             ),
             optimizers=edge.EdgeOptimizersConfig(
-                indexing_threshold=INDEXING_THRESHOLD_KB, max_segment_size=MAX_SEGMENT_KB
+                indexing_threshold=INDEXING_THRESHOLD_KB,
+                max_segment_size=MAX_SEGMENT_KB,
+                deleted_threshold=DELETED_THRESHOLD,
             ),
         )
         if path.exists():  # a create that crashed half-way: nothing of value in it
@@ -439,6 +446,7 @@ class EdgeStore:
                 )
             )
         hnsw = stored.get("hnsw_config") or {}
+        optimizers = stored.get("optimizers") or {}
         return models.CollectionInfo(
             status=models.CollectionStatus.GREEN,
             optimizer_status=models.OptimizersStatusOneOf.OK,
@@ -463,10 +471,13 @@ class EdgeStore:
                     full_scan_threshold=hnsw.get("full_scan_threshold", FULL_SCAN_THRESHOLD_KB),
                 ),
                 optimizer_config=models.OptimizersConfig(
-                    deleted_threshold=0.2,
+                    # As the shard was created (None: Qdrant's defaults).
+                    deleted_threshold=optimizers.get("deleted_threshold") or 0.2,
                     vacuum_min_vector_number=1000,
                     default_segment_number=0,
-                    indexing_threshold=INDEXING_THRESHOLD_KB,
+                    max_segment_size=optimizers.get("max_segment_size"),
+                    indexing_threshold=optimizers.get("indexing_threshold")
+                    or INDEXING_THRESHOLD_KB,
                     flush_interval_sec=5,
                 ),
                 quantization_config=quantization,

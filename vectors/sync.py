@@ -181,8 +181,9 @@ class Claim:
 
 
 CLAIM_ROWS = 16  # log rows looked at per query while filling a batch
+# Sizes first: ids are read (and parsed) only from the rows taken, and only the part taken.
 CLAIM_SQL = f"""
-    SELECT id, needs_embedding, attempts, product_ids[1:%s], cardinality(product_ids)
+    SELECT id, needs_embedding, attempts, cardinality(product_ids)
     FROM catalog_productchange
     WHERE id > %s AND set_aside_at IS NULL AND (not_before IS NULL OR not_before <= now())
       AND (leased_until IS NULL OR leased_until < now())
@@ -190,6 +191,11 @@ CLAIM_SQL = f"""
     LIMIT {CLAIM_ROWS}
     FOR UPDATE SKIP LOCKED
 """  # noqa: S608 - CLAIM_ROWS is a constant
+IDS_SQL = """
+    SELECT change.id, change.product_ids[1:taken.n]
+    FROM unnest(%s::bigint[], %s::int[]) AS taken(id, n)
+    JOIN catalog_productchange AS change ON change.id = taken.id
+"""
 SPLIT_SQL = """
     WITH rest AS (
         UPDATE catalog_productchange SET product_ids = product_ids[%(taken)s + 1:]
@@ -208,30 +214,37 @@ def _claim(batch_size: int, lease: UUID) -> list[Claim]:
     """Lease the oldest due rows, up to batch_size products, in one short transaction. Only
     the ids taken are read; a row with more than what is left of the batch keeps the rest
     queued and gives the ids taken a row of their own."""
-    claims: list[Claim] = []
+    taken: list[tuple[int, bool, int, int, int]] = []  # pk, embedding, attempts, count, size
     room, after = max(1, batch_size), 0
     with transaction.atomic(), connection.cursor() as cursor:
         while room:
-            cursor.execute(CLAIM_SQL, [room, after])
+            cursor.execute(CLAIM_SQL, [after])
             rows = cursor.fetchall()
-            for pk, needs_embedding, attempts, ids, size in rows:
+            for pk, needs_embedding, attempts, size in rows:
                 after = pk
-                ids = ids[:room]  # the slice was cut for the room left when the query ran
-                if size > room:
-                    cursor.execute(SPLIT_SQL, {"taken": room, "id": pk, "ids": ids})
-                    pk = cursor.fetchone()[0]
-                claims.append(Claim(pk, needs_embedding, attempts, ids))
-                room -= len(ids)
+                count = min(size, room)
+                taken.append((pk, needs_embedding, attempts, count, size))
+                room -= count
                 if not room:
                     break
             if len(rows) < CLAIM_ROWS:
                 break
-        if claims:
-            cursor.execute(
-                "UPDATE catalog_productchange SET lease = %s, leased_until = now() + %s "
-                "WHERE id = ANY(%s)",
-                [lease, LEASE, [claim.pk for claim in claims]],
-            )
+        if not taken:
+            return []
+        cursor.execute(IDS_SQL, [[row[0] for row in taken], [row[3] for row in taken]])
+        ids_of = dict(cursor.fetchall())
+        claims: list[Claim] = []
+        for pk, needs_embedding, attempts, count, size in taken:
+            ids = ids_of[pk]
+            if size > count:
+                cursor.execute(SPLIT_SQL, {"taken": count, "id": pk, "ids": ids})
+                pk = cursor.fetchone()[0]
+            claims.append(Claim(pk, needs_embedding, attempts, ids))
+        cursor.execute(
+            "UPDATE catalog_productchange SET lease = %s, leased_until = now() + %s "
+            "WHERE id = ANY(%s)",
+            [lease, LEASE, [claim.pk for claim in claims]],
+        )
     return claims
 
 

@@ -32,10 +32,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -49,6 +50,8 @@ from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
+from vectors.preparer import Preparer
+from vectors.preparer import available as can_prepare_ahead
 
 logger = logging.getLogger(__name__)
 
@@ -289,12 +292,16 @@ def write_products(
     embedder: Embedder,
     product_ids: Iterable[UUID],
     embed: set[UUID],
+    rows: dict[UUID, dict] | None = None,
+    vectors: dict[UUID, Any] | None = None,
 ) -> SyncReport:
     """Bring these products' points up to date in `collection`; `embed` are those whose
-    vectors must be recomputed (the others get their payload refreshed, if they exist)."""
+    vectors must be recomputed (the others get their payload refreshed, if they exist).
+    `rows` and `vectors`: what was read and embedded ahead (a product not in `rows` is gone;
+    one not in `vectors` is embedded here)."""
     report = SyncReport()
     ids = list(dict.fromkeys(product_ids))
-    rows = {row["id"]: row for row in Product.objects.filter(pk__in=ids).values(*PRODUCT_FIELDS)}
+    rows = _read_rows(ids) if rows is None else {pid: rows[pid] for pid in ids if pid in rows}
     gone = [str(pid) for pid in ids if pid not in rows]
     if gone:
         client.delete(collection_name=collection, points_selector=models.PointIdsList(points=gone))
@@ -329,9 +336,13 @@ def write_products(
 
     to_embed = [rows[pid] for pid in rows if pid in embed]
     if to_embed:
-        vectors = embedder.embed([embedder_input(row) for row in to_embed])
+        computed = dict(vectors or {})
+        missing = [row for row in to_embed if row["id"] not in computed]
+        if missing:
+            computed.update(_embed(embedder, missing))
         points, unembeddable = [], []
-        for row, vector in zip(to_embed, vectors, strict=True):
+        for row in to_embed:
+            vector = computed[row["id"]]
             if isinstance(vector, EmbedFailure):
                 if vector.retry:
                     report.failed[str(row["id"])] = vector.reason
@@ -355,6 +366,15 @@ def write_products(
             )
             report.without_image = len(unembeddable)
     return report
+
+
+def _read_rows(ids: list[UUID]) -> dict[UUID, dict]:
+    return {row["id"]: row for row in Product.objects.filter(pk__in=ids).values(*PRODUCT_FIELDS)}
+
+
+def _embed(embedder: Embedder, rows: list[dict]) -> dict[UUID, Any]:
+    vectors = embedder.embed([embedder_input(row) for row in rows])
+    return {row["id"]: vector for row, vector in zip(rows, vectors, strict=True)}
 
 
 def _requeue(failed: dict[str, str], attempts: int) -> int:
@@ -394,19 +414,64 @@ def _deliver(ids: list[UUID], write: Callable[[list[UUID]], SyncReport]) -> Sync
         return report
 
 
-def sync_batch(
-    *, client: GuardedClient, config: QdrantConfig, embedder: Embedder, batch_size: int
-) -> SyncReport | None:
-    """Deliver one batch of pending changes; None when nothing is due."""
+@dataclass
+class Batch:
+    """A claimed batch: its lease and log rows, and (when prepared ahead by vectors.preparer)
+    its products' rows and the vectors computed for them."""
+
+    lease: UUID
+    claims: list[Claim]
+    claimed_at: float  # time.monotonic(), the same clock in a forked child
+    rows: dict[UUID, dict] | None = None
+    vectors: dict[UUID, Any] | None = None
+
+    @property
+    def ids(self) -> list[UUID]:
+        return list(dict.fromkeys(pid for claim in self.claims for pid in claim.product_ids))
+
+    @property
+    def to_embed(self) -> set[UUID]:
+        """Those whose vectors must be computed again (the rest: payload, if they exist)."""
+        return {
+            pid
+            for claim in self.claims
+            if claim.needs_embedding or claim.attempts
+            for pid in claim.product_ids
+        }
+
+
+def _claim_batch(batch_size: int) -> Batch | None:
     lease = uuid.uuid4()
     claims = _claim(batch_size, lease)
-    if not claims:
+    return Batch(lease, claims, time.monotonic()) if claims else None
+
+
+def _prepare_batch(batch_size: int, embedder: Embedder) -> Batch | None:
+    """Claim a batch and do what needs no Qdrant: read its products, embed those that need
+    it. Run by the preparing process; an embedder that raises leaves the embedding to the
+    writing side, which narrows the failure down to its products."""
+    batch = _claim_batch(batch_size)
+    if batch is None:
         return None
-    embed: set[UUID] = set()
-    for claim in claims:
-        if claim.needs_embedding or claim.attempts:
-            embed.update(claim.product_ids)
-    ids = list(dict.fromkeys(pid for claim in claims for pid in claim.product_ids))
+    try:
+        batch.rows = _read_rows(batch.ids)
+        wanted = [row for pid, row in batch.rows.items() if pid in batch.to_embed]
+        try:
+            batch.vectors = _embed(embedder, wanted) if wanted else {}
+        except OUTAGES:
+            raise
+        except Exception:
+            batch.vectors = None
+    except BaseException:
+        _release(batch.lease)
+        raise
+    return batch
+
+
+def _deliver_batch(
+    batch: Batch, *, client: GuardedClient, config: QdrantConfig, embedder: Embedder
+) -> SyncReport:
+    embed = batch.to_embed
 
     def write(some: list[UUID]) -> SyncReport:
         return write_products(
@@ -415,21 +480,65 @@ def sync_batch(
             embedder=embedder,
             product_ids=some,
             embed=embed,  # only the ones among `some` count
+            rows=batch.rows,
+            vectors=batch.vectors,
         )
 
+    if time.monotonic() - batch.claimed_at > LEASE.total_seconds() / 3:
+        _renew(batch.lease)  # waited while the batch before it was written
     try:
-        with _heartbeat(lease):
-            report = _deliver(ids, write)
+        with _heartbeat(batch.lease):
+            report = _deliver(batch.ids, write)
     except OUTAGES:
-        _release(lease)
+        _release(batch.lease)
         raise
     with transaction.atomic():
         if report.failed:
-            attempts = 1 + max(claim.attempts for claim in claims)
+            attempts = 1 + max(claim.attempts for claim in batch.claims)
             report.set_aside = _requeue(report.failed, attempts)
-        ProductChange.objects.filter(lease=lease).delete()
+        ProductChange.objects.filter(lease=batch.lease).delete()
     report.batches = 1
     return report
+
+
+def sync_batch(
+    *, client: GuardedClient, config: QdrantConfig, embedder: Embedder, batch_size: int
+) -> SyncReport | None:
+    """Deliver one batch of pending changes; None when nothing is due."""
+    batch = _claim_batch(batch_size)
+    if batch is None:
+        return None
+    return _deliver_batch(batch, client=client, config=config, embedder=embedder)
+
+
+# Worth a second process: a sync of at least this many batches (sync_vectors asks).
+AHEAD_MIN_BATCHES = 8
+
+
+def _batches_inline(batch_size: int, should_stop: Callable[[], bool]) -> Iterator[Batch]:
+    while not should_stop() and (batch := _claim_batch(batch_size)) is not None:
+        yield batch
+
+
+def _give_back(batch: Batch | None) -> None:
+    if batch is not None:
+        # PostgreSQL down: the lease runs out by itself.
+        with suppress(OperationalError, InterfaceError):
+            _release(batch.lease)
+
+
+def _batches_ahead(
+    batch_size: int, embedder: Embedder, should_stop: Callable[[], bool]
+) -> Iterator[Batch]:
+    """Batches prepared by a second process, one ahead of the one being written."""
+    with Preparer(lambda: _prepare_batch(batch_size, embedder), discard=_give_back) as ahead:
+        ahead.request()
+        while (batch := ahead.receive()) is not None:
+            if should_stop():
+                _give_back(batch)
+                return
+            ahead.request()
+            yield batch
 
 
 def sync_pending(
@@ -442,23 +551,29 @@ def sync_pending(
     should_stop: Callable[[], bool] = lambda: False,
     index_every: int = 0,
     on_index: Callable[[float], None] = lambda seconds: None,
+    ahead: bool = False,
 ) -> SyncReport:
     """Deliver every due change, batch by batch, until none is left or `should_stop()`
     (asked between batches); raises an outage (leaving the rest queued) when Qdrant or
     PostgreSQL fails. `index_every`: build the embedded store's index after every so many
     points written (INDEX_EVERY; 0 = never here), reporting each build's seconds to
-    `on_index` (a server indexes by itself: nothing is done)."""
+    `on_index` (a server indexes by itself: nothing is done). `ahead`: claim, read and
+    embed the next batch in a second process while this one writes (vectors.preparer),
+    where fork is available and the embedder survives one (`fork_safe`), and outside a
+    transaction (whose writes a second session could not see)."""
     total = SyncReport()
     unindexed = 0
-    while (
-        not should_stop()
-        and (
-            report := sync_batch(
-                client=client, config=config, embedder=embedder, batch_size=batch_size
-            )
-        )
-        is not None
+    if (
+        ahead
+        and can_prepare_ahead()
+        and getattr(embedder, "fork_safe", False)
+        and not connection.in_atomic_block
     ):
+        batches = _batches_ahead(batch_size, embedder, should_stop)
+    else:
+        batches = _batches_inline(batch_size, should_stop)
+    for batch in batches:
+        report = _deliver_batch(batch, client=client, config=config, embedder=embedder)
         total.add(report)
         on_batch(total)
         unindexed += report.embedded + report.payload_updated

@@ -5,14 +5,10 @@ storing it. In one process they would take turns (and a thread would fight the m
 for the GIL); in a forked child, the next batches are prepared on the other core while the
 parent talks to PostgreSQL. Batches travel back pickled through a pipe.
 
-The child must never outlive the parent, nor keep anything of its: a forked child holds a
-copy of every socket the parent had open, the parent's PostgreSQL connection included. If
-the parent is killed mid-transaction and the child lives on with that socket, the server
-never sees the client go: the session stays "idle in transaction" with the store's import
-lock, and the next import of that store waits forever. So the child (1) points its copies of
-the parent's database sockets at /dev/null, (2) closes its copy of the pipe's reading end,
-so that writing to a dead parent fails instead of blocking, and (3) asks Linux to kill it
-when the parent dies (PR_SET_PDEATHSIG).
+The child must never outlive the parent, nor keep anything of its (config/forking.py: a
+session kept alive by the child's copy of the parent's socket would hold the store's import
+lock, and the next import of that store would wait forever). It also closes its copy of the
+pipe's reading end, so that writing to a dead parent fails instead of blocking.
 
 Where fork is not available, the same runs in a thread: correct, only slower.
 """
@@ -20,18 +16,17 @@ Where fork is not available, the same runs in a thread: correct, only slower.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import pickle
 import queue
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from catalog.exceptions import WorkerCrashed
+from config.forking import die_with_parent, let_go_of_database_sockets
 
 _DONE = b""
 
@@ -43,39 +38,10 @@ def _encode(kind: str, payload: Any) -> bytes:
         return pickle.dumps(("error", WorkerCrashed(repr(payload))))
 
 
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:  # the parent died before the line above took effect
-        os._exit(1)
-
-
-def _let_go_of_database_sockets() -> None:
-    """Point this process's copies of the parent's database sockets at /dev/null: the child
-    never uses them, and a copy kept open would keep the parent's session (and its locks)
-    alive after the parent dies. Closing them the ordinary way would end the parent's
-    session, hence dup2 rather than close()."""
-    from django.db import connections
-
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        for wrapper in connections.all(initialized_only=True):
-            raw = wrapper.connection
-            if raw is not None:
-                with contextlib.suppress(Exception):
-                    os.dup2(devnull, raw.fileno())
-    finally:
-        os.close(devnull)
-
-
 def _child(produce: Callable[[], Iterator[Any]], connection, parent_end, parent_pid: int) -> None:
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     parent_end.close()
-    _let_go_of_database_sockets()
+    let_go_of_database_sockets()
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent may have its own SIGTERM handler (import_products does); the child is

@@ -122,3 +122,40 @@ def test_store_counts_follow_imports(tmp_path):
         stderr=StringIO(),
     )
     assert store_counts() == {"imp": 1}
+
+
+def _in_order(kind: str, needs_embedding: bool) -> list:
+    rows = ProductChange.objects.filter(kind=kind, needs_embedding=needs_embedding)
+    return [pid for change in rows.order_by("id") for pid in change.product_ids]
+
+
+def test_a_large_statement_is_logged_in_its_own_row_order():
+    """The sync delivers in log order: a statement's rows logged in the order it wrote them
+    keep a mass update of Qdrant moving points out of one segment after another (in any
+    other order, every segment is copied on write again and again)."""
+    created = Product.objects.bulk_create(
+        Product(
+            store_id="shop-a",
+            external_id=f"sku-{k}",
+            title=f"Shirt {k}",
+            price=10,
+            currency="EUR",
+            image_url="https://shop-a.example/img.jpg",
+            product_url="https://shop-a.example/p",
+        )
+        for k in range(3_500)
+    )
+    # One INSERT, its rows in the list's order.
+    assert _in_order("insert", True) == [product.pk for product in created]
+    ProductChange.objects.all().delete()
+    with connection.cursor() as cursor:
+        # Every price, and some titles; RETURNING lists the rows in the order written.
+        cursor.execute(
+            "UPDATE catalog_product SET price = price + 1, "
+            "title = CASE WHEN external_id ~ '[0369]$' THEN title || ' new' ELSE title END "
+            "RETURNING id, title"
+        )
+        written = cursor.fetchall()
+    renamed = [pid for pid, title in written if title.endswith(" new")]
+    assert _in_order("update", True) == renamed
+    assert _in_order("update", False) == [pid for pid, title in written if pid not in set(renamed)]

@@ -31,6 +31,10 @@ class EmbedFailure:
 class Embedder(Protocol):
     name: str
     dimension: int
+    # True when the embedder works in a forked child of the process that built it: the sync
+    # then embeds in a second process while this one writes (vectors.preparer). An ONNX
+    # Runtime session does not (its thread pool stays behind in the parent).
+    fork_safe: bool
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         """One L2-normalised float32 vector (or a failure) per product, in order."""

@@ -30,6 +30,7 @@ def _features(text: str) -> list[str]:
 
 class HashingTextEmbedder:
     name = "hashing"
+    fork_safe = True  # pure Python and numpy
 
     def __init__(self, *, dimension: int):
         self.dimension = dimension

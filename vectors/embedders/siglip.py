@@ -46,6 +46,9 @@ def find_model(model_dir: str) -> Path:
 
 class FashionSiglipEmbedder:
     name = "fashion-siglip"
+    # Its ONNX Runtime session's threads would not survive a fork; next to the model's own
+    # cost, the sync's Python and Qdrant writes are small anyway.
+    fork_safe = False
 
     def __init__(
         self,

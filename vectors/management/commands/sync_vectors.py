@@ -17,7 +17,9 @@ from vectors.exceptions import (
     VectorStoreError,
     VectorStoreUnavailable,
 )
+from vectors.preparer import PreparerFailed
 from vectors.sync import (
+    AHEAD_MIN_BATCHES,
     INDEX_EVERY,
     MAX_ATTEMPTS,
     SyncReport,
@@ -102,6 +104,7 @@ class Command(BaseCommand):
                 on_index=lambda seconds: progress.note(
                     f"built the vector index for the points written so far in {seconds:.0f}s"
                 ),
+                ahead=waiting >= AHEAD_MIN_BATCHES * options["batch_size"],
             )
         )
         progress.close()
@@ -165,6 +168,10 @@ class Command(BaseCommand):
                 time.sleep(delay)
             except VectorStoreError as exc:
                 raise CommandError(str(exc)) from exc
+            except PreparerFailed as exc:
+                raise CommandError(
+                    f"{exc}. The changes not delivered stay queued; run sync_vectors again."
+                ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _watch(self, config, embedder, options) -> None:
@@ -183,6 +190,7 @@ class Command(BaseCommand):
                     batch_size=options["batch_size"],
                     should_stop=lambda: self.stopping,
                     index_every=0 if options["no_optimize"] else INDEX_EVERY,
+                    ahead=pending_count() >= AHEAD_MIN_BATCHES * options["batch_size"],
                 )
                 backoff = 1.0
                 if report.products:

@@ -1,0 +1,155 @@
+"""The sync with a second process preparing the next batch (vectors.preparer): same result
+as one process, failures narrowed the same way, nothing left leased when it stops early."""
+
+import os
+
+import pytest
+
+from catalog.models import Product, ProductChange
+from vectors.collection import collection_ensure
+from vectors.embedders import get_embedder
+from vectors.exceptions import VectorStoreUnavailable
+from vectors.preparer import PreparerFailed
+from vectors.sync import sync_pending
+
+from .test_sync import expected_points, points
+
+# The preparing process reads what the test wrote: committed data, not a test transaction.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class ForkSafeEmbedder:
+    """The real embedder, noting which processes embedded which products (in a file: the
+    preparing process's memory is its own) and failing on products titled `poison`."""
+
+    fork_safe = True
+
+    def __init__(self, log_path, *, poison: str = "", exit_code: int | None = None):
+        self.inner = get_embedder()
+        self.name, self.dimension = self.inner.name, self.inner.dimension
+        self.log_path, self.poison, self.exit_code = log_path, poison, exit_code
+
+    def embed(self, products):
+        with open(self.log_path, "a") as log:
+            log.writelines(f"{os.getpid()} {product.id}\n" for product in products)
+        if self.exit_code is not None and os.getpid() != self.parent:
+            os._exit(self.exit_code)  # the preparing process dies
+        if self.poison and any(self.poison in product.title for product in products):
+            raise RuntimeError(f"cannot embed {self.poison}")
+        return self.inner.embed(products)
+
+    def embedded_by(self) -> dict[str, set[int]]:
+        by: dict[str, set[int]] = {}
+        for line in self.log_path.read_text().splitlines():
+            pid, product = line.split()
+            by.setdefault(product, set()).add(int(pid))
+        return by
+
+
+@pytest.fixture
+def collection(qdrant, config):
+    collection_ensure(client=qdrant, config=config)
+    return config.collection
+
+
+@pytest.fixture
+def embedder(collection, tmp_path):
+    embedder = ForkSafeEmbedder(tmp_path / "embedded.log")
+    embedder.parent = os.getpid()
+    return embedder
+
+
+def sync_ahead(qdrant, config, embedder, **options):
+    return sync_pending(
+        client=qdrant, config=config, embedder=embedder, batch_size=4, ahead=True, **options
+    )
+
+
+def test_the_preparing_process_embeds_and_the_result_is_the_same(
+    qdrant, config, collection, embedder, make_product
+):
+    products = [make_product(title=f"Linen shirt {k}") for k in range(30)]
+    report = sync_ahead(qdrant, config, embedder)
+    assert (report.embedded, report.failed, report.batches) == (30, {}, 8)
+    assert points(qdrant, collection) == expected_points()
+    assert not ProductChange.objects.exists()
+    by = embedder.embedded_by()
+    assert set(by) == {str(p.pk) for p in products}
+    assert all(pids == {pid for pid in pids if pid != os.getpid()} for pids in by.values())
+
+
+def test_a_failing_product_is_narrowed_down_and_the_rest_delivered(
+    qdrant, config, collection, embedder, make_product
+):
+    embedder.poison = "poison"
+    good = [make_product(title=f"Linen shirt {k}") for k in range(9)]
+    bad = make_product(title="Silk poison scarf")
+    report = sync_ahead(qdrant, config, embedder)
+    assert report.embedded == 9
+    assert list(report.failed) == [str(bad.pk)]
+    assert "cannot embed poison" in report.failed[str(bad.pk)]
+    assert set(points(qdrant, collection)) == {str(p.pk) for p in good}
+    queued = ProductChange.objects.get()
+    assert (queued.product_ids, queued.attempts) == ([bad.pk], 1)
+
+
+def test_stopping_gives_back_the_batch_prepared_ahead(
+    qdrant, config, collection, embedder, make_product
+):
+    for k in range(20):
+        make_product(title=f"Linen shirt {k}")
+    batches = []
+    report = sync_pending(
+        client=qdrant,
+        config=config,
+        embedder=embedder,
+        batch_size=4,
+        ahead=True,
+        on_batch=batches.append,
+        should_stop=lambda: len(batches) >= 2,
+    )
+    assert (report.embedded, report.batches) == (8, 2)
+    # The third batch was claimed and prepared while the second was written: it is queued
+    # again at once, not held until its lease runs out.
+    assert not ProductChange.objects.filter(lease__isnull=False).exists()
+    assert sum(len(row.product_ids) for row in ProductChange.objects.all()) == 12
+    assert sync_ahead(qdrant, config, embedder).embedded == 12
+    assert points(qdrant, collection) == expected_points()
+
+
+def test_an_outage_while_writing_leaves_every_batch_queued_and_unleased(
+    qdrant, config, collection, embedder, make_product, monkeypatch
+):
+    for k in range(12):
+        make_product(title=f"Linen shirt {k}")
+    upsert, calls = qdrant.upsert, []
+
+    def failing_upsert(**kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise VectorStoreUnavailable("Qdrant went away")
+        return upsert(**kwargs)
+
+    monkeypatch.setattr(qdrant, "upsert", failing_upsert)
+    with pytest.raises(VectorStoreUnavailable):
+        sync_ahead(qdrant, config, embedder)
+    assert not ProductChange.objects.filter(lease__isnull=False).exists()
+    assert sum(len(row.product_ids) for row in ProductChange.objects.all()) == 8
+    monkeypatch.setattr(qdrant, "upsert", upsert)
+    assert sync_ahead(qdrant, config, embedder).embedded == 8
+    assert points(qdrant, collection) == expected_points()
+
+
+def test_a_preparing_process_that_dies_is_an_error_and_nothing_is_lost(
+    qdrant, config, collection, embedder, make_product
+):
+    for k in range(6):
+        make_product(title=f"Linen shirt {k}")
+    embedder.exit_code = 3
+    with pytest.raises(PreparerFailed, match=r"died \(exit code 3\)"):
+        sync_ahead(qdrant, config, embedder)
+    # Its batch stays claimed until the lease runs out; then it is delivered.
+    ProductChange.objects.update(lease=None, leased_until=None)
+    embedder.exit_code = None
+    assert sync_ahead(qdrant, config, embedder).embedded == 6
+    assert Product.objects.count() == len(points(qdrant, collection))

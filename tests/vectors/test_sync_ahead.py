@@ -153,3 +153,27 @@ def test_a_preparing_process_that_dies_is_an_error_and_nothing_is_lost(
     embedder.exit_code = None
     assert sync_ahead(qdrant, config, embedder).embedded == 6
     assert Product.objects.count() == len(points(qdrant, collection))
+
+
+def test_sync_vectors_prepares_ahead_when_enough_is_waiting(
+    qdrant, config, collection, make_product, monkeypatch, tmp_path
+):
+    from django.core.management import call_command
+
+    from vectors.embedders.hashing import HashingTextEmbedder
+    from vectors.sync import AHEAD_MIN_BATCHES
+
+    log, embed = tmp_path / "pids.log", HashingTextEmbedder.embed
+
+    def noting_embed(self, products):
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return embed(self, products)
+
+    monkeypatch.setattr(HashingTextEmbedder, "embed", noting_embed)
+    for k in range(AHEAD_MIN_BATCHES * 2):
+        make_product(title=f"Linen shirt {k}")
+    call_command("sync_vectors", "--batch-size", "2", "--no-optimize", verbosity=0)
+    assert points(qdrant, collection) == expected_points()
+    assert not ProductChange.objects.exists()
+    assert {int(pid) for pid in log.read_text().split()} - {os.getpid()}

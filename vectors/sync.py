@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -425,11 +426,11 @@ class Batch:
     rows: dict[UUID, dict] | None = None
     vectors: dict[UUID, Any] | None = None
 
-    @property
+    @cached_property
     def ids(self) -> list[UUID]:
         return list(dict.fromkeys(pid for claim in self.claims for pid in claim.product_ids))
 
-    @property
+    @cached_property
     def to_embed(self) -> set[UUID]:
         """Those whose vectors must be computed again (the rest: payload, if they exist)."""
         return {
@@ -520,11 +521,10 @@ def _batches_inline(batch_size: int, should_stop: Callable[[], bool]) -> Iterato
         yield batch
 
 
-def _give_back(batch: Batch | None) -> None:
-    if batch is not None:
-        # PostgreSQL down: the lease runs out by itself.
-        with suppress(OperationalError, InterfaceError):
-            _release(batch.lease)
+def _give_back(batch: Batch) -> None:
+    # PostgreSQL down: the lease runs out by itself.
+    with suppress(OperationalError, InterfaceError):
+        _release(batch.lease)
 
 
 def _batches_ahead(

@@ -229,6 +229,10 @@ class GuardedClient:
         return self._call("count", collection_name, **options)
 
     def query_points(self, collection_name: str, **options: Any) -> models.QueryResponse:
+        if self.engine == "memory":
+            # Local mode always searches exhaustively, and warns on every query that brings
+            # graph-walk parameters (ef, ACORN).
+            options.pop("search_params", None)
         return self._call("query_points", collection_name, **options)
 
     # Embedded Qdrant Edge only.

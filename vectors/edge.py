@@ -17,6 +17,7 @@ its one lock (GuardedClient), so nothing here is re-entrant on its own.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -201,6 +202,10 @@ def _edge_schema(field_schema: Any) -> Any:
         return edge.KeywordIndexParams(
             is_tenant=field_schema.is_tenant, on_disk=field_schema.on_disk
         )
+    if isinstance(field_schema, models.DatetimeIndexParams):
+        return edge.DatetimeIndexParams(
+            on_disk=field_schema.on_disk, enable_hnsw=field_schema.enable_hnsw
+        )
     name = _value(getattr(field_schema, "type", field_schema))
     if name not in _SCHEMA_TYPES:
         raise unsupported(f"payload indexes of type {name!r}")
@@ -217,6 +222,13 @@ def _index_info(info: Any) -> models.PayloadIndexInfo:
     return models.PayloadIndexInfo(
         data_type=models.PayloadSchemaType(data_type), params=params, points=info.points
     )
+
+
+def _return_freed_memory() -> None:
+    """Hand the C allocator's free pages back to the system (glibc's malloc_trim; elsewhere
+    nothing): a closed shard's memory otherwise stays in the process's RssAnon."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 # Errors -----------------------------------------------------------------------------------
@@ -679,10 +691,29 @@ class EdgeStore:
     # Index building and lifecycle.
     def optimize(self, collection_name: str) -> bool:
         """Build what the segments lack (HNSW, merges). Blocks, holding the GIL: for
-        commands, never for a request."""
+        commands, never for a request.
+
+        After a build the shard is closed and opened again: Qdrant Edge 0.9 keeps what the
+        build replaced in memory while the shard stays open (measured, 50k points moved and
+        rebuilt three times: +480 MB of mapped files and +74 MB anonymous a round, flat when
+        reopened). At a million points that was most of the price sync's 18 GB RSS."""
+        name = self._physical(collection_name)
         shard = self._shard(collection_name)
         with edge_errors(self.label):
-            return shard.optimize()
+            built = shard.optimize()
+            if built:
+                self._reopen(name)
+        return built
+
+    def _reopen(self, name: str) -> None:
+        # Under GuardedClient's call lock, as every call is: no other thread uses the shard
+        # meanwhile. Another process could take the store in the moment it is closed; the load then
+        # fails as "in use by another process", as any open would.
+        shard = self._shards.pop(name)
+        shard.flush()
+        shard.close()
+        _return_freed_memory()
+        self._shards[name] = edge.EdgeShard.load(str(self._dir(name)))
 
     def flush(self) -> None:
         with edge_errors(self.label):

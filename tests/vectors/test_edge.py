@@ -21,6 +21,7 @@ from vectors.exceptions import (
     VectorStoreError,
     VectorStoreUnavailable,
 )
+from vectors.points import PAYLOAD_INDEXES
 
 IDS = [str(uuid.UUID(int=n)) for n in range(1, 7)]
 
@@ -29,12 +30,8 @@ IDS = [str(uuid.UUID(int=n)) for n in range(1, 7)]
 def catalog(qdrant):
     """Six points: two stores, prices 10..60, one per day of November."""
     make_collection(qdrant, "c", size=4)
-    for field, schema in (
-        ("store_id", models.PayloadSchemaType.KEYWORD),
-        ("price", models.PayloadSchemaType.FLOAT),
-        ("created_at", models.PayloadSchemaType.DATETIME),
-    ):
-        qdrant.create_payload_index("c", field, schema)
+    for field in ("store_id", "price", "created_at"):  # as the collection indexes them
+        qdrant.create_payload_index("c", field, PAYLOAD_INDEXES[field])
     qdrant.upsert(
         collection_name="c",
         points=[
@@ -216,6 +213,33 @@ def test_optimize_vectors_builds_the_hnsw_index(edge_store):
     out = StringIO()
     call_command("optimize_vectors", stdout=out)
     assert out.getvalue().startswith("Already up to date: the index of 'products_v1'")
+
+
+def test_a_build_reopens_the_shard_and_keeps_holding_the_store(edge_store):
+    """Edge keeps what a build replaced in memory until the shard is closed: after a build
+    the adapter opens it afresh, with every point, and still the only holder."""
+    import numpy as np
+
+    config = qdrant_config()
+    collection_ensure(client=edge_store, config=config)
+    vectors = np.random.default_rng(1).standard_normal((8000, 768)).astype(np.float32)
+    edge_store.upsert(
+        collection_name="products",
+        points=[models.PointStruct(id=k + 1, vector=v.tolist()) for k, v in enumerate(vectors)],
+    )
+    before = edge_store._client._shards["products_v1"]
+
+    assert edge_store.optimize("products") is True
+    after = edge_store._client._shards["products_v1"]
+    assert after is not before
+    assert edge_store.count("products").count == 8000
+    hits = edge_store.query_points("products", query=vectors[41].tolist(), limit=1).points
+    assert [hit.id for hit in hits] == [42]
+    with pytest.raises(VectorStoreUnavailable, match="is in use by another process"):
+        EdgeStore(qdrant_config()).count("products")
+
+    assert edge_store.optimize("products") is False  # nothing built: left open as it was
+    assert edge_store._client._shards["products_v1"] is after
 
 
 def test_optimize_vectors_on_a_server_has_nothing_to_do(settings):

@@ -15,7 +15,7 @@ INDEX_REQUESTS = {
     "product_id": "uuid",
     "store_id": {"type": "keyword", "is_tenant": True},
     "price": "float",
-    "created_at": "datetime",
+    "created_at": {"type": "datetime", "enable_hnsw": False},
 }
 
 

@@ -54,3 +54,27 @@ def let_go_of_database_sockets(*, reconnect: bool = False) -> None:
                     wrapper.run_on_commit = []
     finally:
         os.close(devnull)
+
+
+def let_go_of_files_under(directory: str) -> None:
+    """Point this process's copies of the parent's open files under `directory` at /dev/null.
+    A lock taken with flock() belongs to the open file, which a fork shares: while the child
+    keeps its copy, the parent cannot close and take the lock again (an embedded Qdrant
+    store's write-ahead log, reopened after each index build). Linux (/proc); elsewhere
+    nothing is done."""
+    fd_dir = "/proc/self/fd"
+    if not os.path.isdir(fd_dir):
+        return
+    root = os.path.join(os.path.realpath(directory), "")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for name in os.listdir(fd_dir):
+            try:
+                target = os.readlink(os.path.join(fd_dir, name))
+            except OSError:
+                continue  # closed meanwhile (listdir's own descriptor)
+            if target.startswith(root):
+                with contextlib.suppress(OSError):
+                    os.dup2(devnull, int(name))
+    finally:
+        os.close(devnull)

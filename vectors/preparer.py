@@ -24,7 +24,8 @@ from typing import Any, Generic, TypeVar
 from django.db import InterfaceError, OperationalError
 
 from config.errors import describe, first_line
-from config.forking import die_with_parent, let_go_of_database_sockets
+from config.forking import die_with_parent, let_go_of_database_sockets, let_go_of_files_under
+from vectors.conf import qdrant_config
 
 T = TypeVar("T")
 _PREPARE, _STOP = b"prepare", b"stop"
@@ -42,6 +43,11 @@ def _serve(prepare: Callable[[], Any], connection, parent_end, parent_pid: int) 
     die_with_parent(parent_pid)
     parent_end.close()
     let_go_of_database_sockets(reconnect=True)
+    # The child never touches Qdrant; its copies of the embedded store's files would keep
+    # the store's lock held while the parent reopens the store after an index build.
+    store = qdrant_config().path
+    if store and store != ":memory:":
+        let_go_of_files_under(store)
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

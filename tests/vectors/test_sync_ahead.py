@@ -177,3 +177,41 @@ def test_sync_vectors_prepares_ahead_when_enough_is_waiting(
     assert points(qdrant, collection) == expected_points()
     assert not ProductChange.objects.exists()
     assert {int(pid) for pid in log.read_text().split()} - {os.getpid()}
+
+
+def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(
+    qdrant, config, collection, embedder
+):
+    """The embedded store is closed and opened again after each build. The preparing
+    process, forked while the store was open, lets go of its copies of the store's files:
+    holding them would hold the store's lock, and the reopening would fail as "in use"."""
+    if qdrant.engine != "edge":
+        pytest.skip("only the embedded engine builds its index in the sync")
+    Product.objects.bulk_create(
+        Product(
+            store_id="shop-a",
+            external_id=f"sku-{k}",
+            title=f"Linen shirt no. {k} in colour {k % 97}",
+            price=10 + k % 200,
+            currency="EUR",
+            image_url=f"https://shop-a.example/img/{k}.jpg",
+            product_url=f"https://shop-a.example/p/{k}",
+        )
+        for k in range(8_000)
+    )
+    qdrant.count(collection)  # the store is open when the preparing process is forked
+    built = []
+    report = sync_pending(
+        client=qdrant,
+        config=config,
+        embedder=embedder,
+        batch_size=500,
+        ahead=True,
+        index_every=7_000,  # above the indexing threshold: one build, at 7,000 written
+        on_index=built.append,
+    )
+    assert (report.embedded, report.failed, len(built)) == (8_000, {}, 1)
+    info = qdrant.get_collection(collection)
+    assert info.points_count == 8_000
+    assert 7_000 <= info.indexed_vectors_count < 8_000
+    assert any(pid != os.getpid() for pids in embedder.embedded_by().values() for pid in pids)

@@ -26,3 +26,22 @@ def create_alias(client, alias: str, collection: str) -> None:
             )
         ]
     )
+
+
+def create_shirts(count: int) -> None:
+    """`count` products of one shop in one statement, enough to pass the embedded engine's
+    indexing threshold (a few thousand 768-d vectors); titles vary so that vectors do."""
+    from catalog.models import Product
+
+    Product.objects.bulk_create(
+        Product(
+            store_id="shop-a",
+            external_id=f"sku-{k}",
+            title=f"Linen shirt no. {k} in colour {k % 97}",
+            price=10 + k % 200,
+            currency="EUR",
+            image_url=f"https://shop-a.example/img/{k}.jpg",
+            product_url=f"https://shop-a.example/p/{k}",
+        )
+        for k in range(count)
+    )

@@ -10,7 +10,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.vectors.helpers import create_alias, make_collection
+from tests.vectors.helpers import create_alias, create_shirts, make_collection
 from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config
@@ -255,23 +255,11 @@ def test_optimize_vectors_on_a_server_has_nothing_to_do(settings):
 def test_sync_builds_the_index_as_it_goes(edge_store, monkeypatch):
     """sync_vectors builds the index after every INDEX_EVERY points it writes (one segment of
     about that size each time), so that no build grows with the whole store."""
-    from catalog.models import Product
     from vectors.management.commands import sync_vectors
 
     monkeypatch.setattr(sync_vectors, "INDEX_EVERY", 7_000)  # above the indexing threshold
     collection_ensure(client=edge_store, config=qdrant_config())
-    Product.objects.bulk_create(
-        Product(
-            store_id="shop-a",
-            external_id=f"sku-{k}",
-            title=f"Linen shirt no. {k} in colour {k % 97}",
-            price=10 + k % 200,
-            currency="EUR",
-            image_url=f"https://shop-a.example/img/{k}.jpg",
-            product_url=f"https://shop-a.example/p/{k}",
-        )
-        for k in range(8_000)
-    )
+    create_shirts(8_000)
     err, out = StringIO(), StringIO()
     call_command("sync_vectors", "--batch-size", "500", stdout=out, stderr=err)
     notes = re.findall(

@@ -12,6 +12,7 @@ from vectors.exceptions import VectorStoreUnavailable
 from vectors.preparer import PreparerFailed
 from vectors.sync import sync_pending
 
+from .helpers import create_shirts
 from .test_sync import expected_points, points
 
 # The preparing process reads what the test wrote: committed data, not a test transaction.
@@ -187,18 +188,7 @@ def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(
     holding them would hold the store's lock, and the reopening would fail as "in use"."""
     if qdrant.engine != "edge":
         pytest.skip("only the embedded engine builds its index in the sync")
-    Product.objects.bulk_create(
-        Product(
-            store_id="shop-a",
-            external_id=f"sku-{k}",
-            title=f"Linen shirt no. {k} in colour {k % 97}",
-            price=10 + k % 200,
-            currency="EUR",
-            image_url=f"https://shop-a.example/img/{k}.jpg",
-            product_url=f"https://shop-a.example/p/{k}",
-        )
-        for k in range(8_000)
-    )
+    create_shirts(8_000)
     qdrant.count(collection)  # the store is open when the preparing process is forked
     built = []
     report = sync_pending(

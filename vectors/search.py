@@ -46,8 +46,9 @@ def similar_filter(
 # Measured at a million points in segments of 200k (bench/million.py's kept store, 300
 # products through similar_products, two runs of interleaved variants): unfiltered
 # recall@10 0.939 at 100, 0.947 at 128, 0.951 at 150, 0.988 at 200; p95 10.5, 10.9, 10.7 and
-# 12.6 ms. 150 is the least that keeps every filter at recall >= 0.95 (store 0.992, price
-# band 1.000, store and price 0.995).
+# 12.6 ms (filtered: store 0.992, price band 1.000, store and price 0.995 at 150). The
+# benchmark's own runs then gave 0.937 and 0.943 unfiltered at 150: 200 would pass 0.95 at
+# about 2 ms more p95 (a trade-off for real image vectors to settle; see the README).
 HNSW_EF = 150
 
 # Range filters that keep at most this share of a segment's points walk the graph with ACORN

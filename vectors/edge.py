@@ -702,18 +702,18 @@ class EdgeStore:
         with edge_errors(self.label):
             built = shard.optimize()
             if built:
-                self._reopen(name)
+                self._close_shard(name)
+                # Opened again at once, as the first time: another process could take the
+                # store in the moment it is closed, and then this fails as "in use".
+                self._shard(collection_name)
         return built
 
-    def _reopen(self, name: str) -> None:
-        # Under GuardedClient's call lock, as every call is: no other thread uses the shard
-        # meanwhile. Another process could take the store in the moment it is closed; the load then
-        # fails as "in use by another process", as any open would.
+    def _close_shard(self, name: str) -> None:
+        # Under GuardedClient's call lock, as every call is: no other thread uses the shard.
         shard = self._shards.pop(name)
         shard.flush()
         shard.close()
         _return_freed_memory()
-        self._shards[name] = edge.EdgeShard.load(str(self._dir(name)))
 
     def flush(self) -> None:
         with edge_errors(self.label):

@@ -45,9 +45,9 @@ def _serve(prepare: Callable[[], Any], connection, parent_end, parent_pid: int) 
     let_go_of_database_sockets(reconnect=True)
     # The child never touches Qdrant; its copies of the embedded store's files would keep
     # the store's lock held while the parent reopens the store after an index build.
-    store = qdrant_config().path
-    if store and store != ":memory:":
-        let_go_of_files_under(store)
+    config = qdrant_config()
+    if config.engine == "edge":
+        let_go_of_files_under(config.path)
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

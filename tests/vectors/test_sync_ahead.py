@@ -60,9 +60,14 @@ def embedder(collection, tmp_path):
     return embedder
 
 
-def sync_ahead(qdrant, config, embedder, **options):
+def sync_ahead(qdrant, config, embedder, *, batch_size=4, **options):
     return sync_pending(
-        client=qdrant, config=config, embedder=embedder, batch_size=4, ahead=True, **options
+        client=qdrant,
+        config=config,
+        embedder=embedder,
+        batch_size=batch_size,
+        ahead=True,
+        **options,
     )
 
 
@@ -191,12 +196,11 @@ def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(
     create_shirts(8_000)
     qdrant.count(collection)  # the store is open when the preparing process is forked
     built = []
-    report = sync_pending(
-        client=qdrant,
-        config=config,
-        embedder=embedder,
+    report = sync_ahead(
+        qdrant,
+        config,
+        embedder,
         batch_size=500,
-        ahead=True,
         index_every=7_000,  # above the indexing threshold: one build, at 7,000 written
         on_index=built.append,
     )

@@ -20,4 +20,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only python manage.py collectstatic --noinpu
 USER app
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# gunicorn.conf.py: threads in one worker process, which an embedded store (no QDRANT_URL)
+# requires; with a Qdrant server, WEB_CONCURRENCY runs more processes.
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["gunicorn"]

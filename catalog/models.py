@@ -147,6 +147,9 @@ class ProductChange(models.Model):
     # worker's token, and until when the row is its own unless it renews the lease.
     lease = models.UUIDField(null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True)
+    # Which process holds the lease (host, pid and start time): a worker on the same host
+    # that sees the holder gone takes the rows at once instead of waiting out the lease.
+    leased_by = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]

@@ -8,7 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_asgi_application()
 
-# As in config/wsgi.py: an embedded store's owner delivers the change log itself.
-from vectors.background import start_embedded_sync  # noqa: E402
+# As in config/wsgi.py.
+from config.pooling import pool_web_connections  # noqa: E402
 
-start_embedded_sync()
+pool_web_connections()
+
+# As in config/wsgi.py.
+from vectors.web_process import start_web_process  # noqa: E402
+
+start_web_process()

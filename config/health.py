@@ -6,13 +6,14 @@ healthcheck; it names no secrets.
 
 from typing import Any
 
+import psycopg
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from config.errors import first_line
-from vectors.health import qdrant_status
+from vectors.health import disk_status, qdrant_status
 
 
 def postgresql_status() -> dict[str, Any]:
@@ -20,16 +21,31 @@ def postgresql_status() -> dict[str, Any]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        return {"ok": False, "error": first_line(exc)}
+        return {"ok": False, "error": _why_no_connection(exc)}
     return {"ok": True}
+
+
+def _why_no_connection(exc: Exception) -> str:
+    """The connection pool only says it waited in vain; one connection of our own says why
+    (the server refusing, a wrong password)."""
+    if connection.pool is None:
+        return first_line(exc)
+    try:
+        psycopg.connect(**connection.get_connection_params()).close()
+    except psycopg.Error as cause:
+        return first_line(cause)
+    return first_line(exc)
 
 
 @never_cache
 @require_safe
 def healthz(request):
+    """503 "unavailable" when search would not work; 200 "degraded" when it works but
+    product changes cannot reach it (an embedded store's disk is low: taking the only web
+    process out of a load balancer's rotation would not help); else 200 "ok"."""
     checks = {"postgresql": postgresql_status(), "qdrant": qdrant_status()}
     healthy = all(check["ok"] for check in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", **checks},
-        status=200 if healthy else 503,
-    )
+    if (disk := disk_status()) is not None:
+        checks["disk"] = disk
+    status = "unavailable" if not healthy else "ok" if disk is None or disk["ok"] else "degraded"
+    return JsonResponse({"status": status, **checks}, status=200 if healthy else 503)

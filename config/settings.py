@@ -5,6 +5,7 @@ Every value that differs between machines is read from the environment here, in 
 The README's configuration table lists each variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "axes",
     "catalog",
     "vectors",
 ]
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -94,11 +98,29 @@ USE_TZ = True
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/catalog"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # A server that is down should fail a command in seconds, not hang it.
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+)
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+# A connection the server dropped (a restart) is replaced before it is used again.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A web process takes its connections from a pool of at most DATABASE_POOL_MAX_SIZE
+# (psycopg's, as Django offers it; config/pooling.py turns it on in config/wsgi.py and
+# asgi.py): however many requests arrive at once, it never opens more, and a request that
+# finds them all busy waits DATABASE_POOL_TIMEOUT seconds for one. Without it, runserver
+# opened one connection per request thread and ran the server out of connections under a
+# handful of clients. Size it to the web server's threads plus two (the embedded store's
+# sync loop and its lease heartbeat). Commands keep one plain connection each (and say at
+# once why PostgreSQL refused it). DATABASE_POOL=false: one connection per request thread.
+DATABASE_POOL = (
+    {
+        "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=12),
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+    }
+    if env.bool("DATABASE_POOL", default=True)
+    else None
 )
 
 # ------------------------------------------------------------------------------
@@ -124,6 +146,7 @@ QDRANT = {
     "WRITE_CONSISTENCY_FACTOR": env.str("QDRANT_WRITE_CONSISTENCY_FACTOR", default=""),
     "ON_DISK_VECTORS": env.str("QDRANT_ON_DISK_VECTORS", default=""),
     "QUANTIZATION": env.str("QDRANT_QUANTIZATION", default=""),
+    "MIN_FREE_MB": env.str("QDRANT_MIN_FREE_MB", default=""),
 }
 
 # Embeddings: "hashing" (offline development stand-in, the default) or "fashion-siglip"
@@ -170,6 +193,30 @@ STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default="") or None
 WHITENOISE_USE_FINDERS = STATIC_ROOT is None
 
 # ------------------------------------------------------------------------------
+# Admin login: django-axes locks out repeated failures
+# ------------------------------------------------------------------------------
+# After AXES_FAILURE_LIMIT failed logins, that user name and, separately, that address are
+# refused (429) for AXES_COOLOFF_MINUTES. Attempts are kept in PostgreSQL, so every web
+# process sees the same count. Clear a lock-out early: manage.py axes_reset.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The client's address is the connection's own unless the site sits behind that many proxies
+# of its own, each appending to X-Forwarded-For (then the address they saw): a header the
+# client sets itself must never choose which counter a failure goes to.
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
+)
+AXES_IPWARE_PROXY_ORDER = "right-most"
+
+# ------------------------------------------------------------------------------
 # HTTPS and security headers
 # ------------------------------------------------------------------------------
 # One switch for everything that assumes the site is served over HTTPS; on by default
@@ -209,5 +256,7 @@ LOGGING = {
         # qdrant-client's HTTP layer logs every request at INFO.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # django-axes says hello at INFO in every process; lock-outs come at WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

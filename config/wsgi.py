@@ -8,8 +8,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 application = get_wsgi_application()
 
-# Embedded Qdrant has one owner process; when it is this web server, the server delivers the
-# product change log itself (vectors/background.py). With a Qdrant server this does nothing.
-from vectors.background import start_embedded_sync  # noqa: E402
+# Request threads share a bounded pool of PostgreSQL connections (config/pooling.py).
+from config.pooling import pool_web_connections  # noqa: E402
 
-start_embedded_sync()
+pool_web_connections()
+
+# Own the embedded store (refusing a second web process on it), warm up, and deliver the
+# change log when this process owns an embedded store (vectors/web_process.py).
+from vectors.web_process import start_web_process  # noqa: E402
+
+start_web_process()

@@ -15,3 +15,6 @@ from config.settings import *  # noqa: F403
 # Tests never touch a developer's Qdrant: embedded and in memory, one fresh store per test
 # (tests/vectors/conftest.py resets it).
 QDRANT = {**QDRANT, "URL": "", "HOST": "", "PATH": ":memory:"}  # noqa: F405
+
+# Logins in tests need no slow hashing (django-axes' tests log in many times).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

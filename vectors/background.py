@@ -69,7 +69,7 @@ def _loop() -> None:
             close_old_connections()
             client, config = get_qdrant_client(), qdrant_config()
             if client is not marked:
-                client.mark_owner_syncs()
+                client.mark_owner(syncs=True)
                 marked = client
             report = sync_pending(
                 client=client,

@@ -5,6 +5,8 @@ so like Django's database checks they run only when asked: `manage.py check --de
 (add `--tag qdrant` for just these), with QDRANT_CHECK_TIMEOUT.
 """
 
+import contextlib
+
 from django.core.checks import Error, Warning, register
 
 from vectors.conf import ConfigProblem, parse_qdrant_settings
@@ -130,10 +132,31 @@ def check_onnx_providers(app_configs=None, **kwargs):
 
 
 @register("qdrant", deploy=True)
+def check_disk_space(app_configs=None, **kwargs):
+    """An embedded store's disk: below QDRANT_MIN_FREE_MB, writes to it are refused."""
+    from vectors.disk import low_disk
+
+    config, problems = _settings()
+    if problems or config.engine != "edge":
+        return []
+    problem = low_disk(config)
+    if problem is None:
+        return []
+    return [
+        Warning(
+            problem,
+            hint="Free space on that disk (or move QDRANT_PATH to a larger one); sync_vectors "
+            "then delivers what waited.",
+            id="vectors.W019",
+        )
+    ]
+
+
+@register("qdrant", deploy=True)
 def check_qdrant_collection(app_configs=None, **kwargs):
     # Imported here so that a plain `manage.py check` never loads the client.
     from vectors.client import get_qdrant_client
-    from vectors.collection import LEGACY_STORE_NOTICE, collection_inspect
+    from vectors.collection import LEGACY_STORE_NOTICE, collection_inspect, unindexed_backlog
     from vectors.exceptions import CollectionNotFound, VectorStoreError, VectorStoreUnavailable
 
     config, problems = _settings()
@@ -201,6 +224,18 @@ def check_qdrant_collection(app_configs=None, **kwargs):
                     hint="Options other than size and distance only apply when a collection is "
                     "created; recreate it to change them.",
                     id="vectors.W014",
+                )
+            )
+    with contextlib.suppress(VectorStoreError):  # reported above if it matters
+        if backlog := unindexed_backlog(client=client, config=config):
+            messages.append(
+                Warning(
+                    f"{backlog:,} vectors in Qdrant collection {config.collection!r} are not "
+                    "in its HNSW index: searches scan them one by one (an index build was "
+                    "interrupted, or the web server delivered them; it never builds).",
+                    hint="Run manage.py sync_vectors (or optimize_vectors), with the web "
+                    "server stopped if it owns the embedded store.",
+                    id="vectors.W020",
                 )
             )
     if state.missing_indexes:

@@ -35,7 +35,9 @@ from qdrant_client import AsyncQdrantClient, QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from config.errors import first_line
+from config.processes import alive
 from vectors.conf import QdrantConfig, qdrant_config
+from vectors.disk import build_bytes, ensure_room_to_open, ensure_room_to_write
 from vectors.exceptions import (
     CollectionAlreadyExists,
     CollectionNotFound,
@@ -54,6 +56,18 @@ __all__ = [
 
 # How often to retry opening an embedded store that another process holds, while waiting.
 LOCK_RETRY_SECONDS = 0.2
+# The calls that write to an embedded store (reads need no room on its disk).
+EDGE_WRITES = frozenset(
+    {
+        "create_collection",
+        "create_payload_index",
+        "upsert",
+        "delete",
+        "set_payload",
+        "batch_update_points",
+        "optimize",
+    }
+)
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +158,9 @@ class GuardedClient:
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self._client, name)
+        if name in EDGE_WRITES and self.engine == "edge":
+            # A write on a full disk would kill this process (vectors/disk.py).
+            ensure_room_to_write(self.config)
         with translate_errors(self.config):
             if self._call_lock is None:
                 return method(*args, **kwargs)
@@ -242,6 +259,13 @@ class GuardedClient:
         mode, index by themselves: False, nothing done."""
         if self.engine != "edge":
             return False
+        info = self.get_collection(collection_name)
+        unindexed = max(0, (info.points_count or 0) - (info.indexed_vectors_count or 0))
+        ensure_room_to_write(
+            self.config,
+            extra_bytes=build_bytes(unindexed, self.config.vector_size),
+            what=f"building the index of {unindexed:,} vectors",
+        )
         return self._call("optimize", collection_name)
 
     def flush(self) -> None:
@@ -258,10 +282,11 @@ class GuardedClient:
         if self.engine == "edge":
             self._call("remove_legacy_store")
 
-    def mark_owner_syncs(self) -> None:
-        """Tell other processes that this one delivers the change log (see sync_vectors)."""
+    def mark_owner(self, *, syncs: bool = False, web: bool = False) -> None:
+        """Tell other processes what this one, the embedded store's holder, does: delivers
+        the change log (see sync_vectors), serves the web (see vectors/web_process.py)."""
         if self._store_lock is not None:
-            self._store_lock.describe(syncs=True)
+            self._store_lock.describe(syncs=syncs, web=web)
 
     def close(self) -> None:
         try:
@@ -316,18 +341,6 @@ def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
     return options
 
 
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # alive, another user's
-    return True
-
-
 class _StoreLock:
     """An exclusive lock on a whole embedded store (every shard and the alias file), taken
     before anything in it is opened. Edge locks each shard's WAL on its own; this one lock
@@ -338,21 +351,30 @@ class _StoreLock:
     def __init__(self, path: str):
         os.makedirs(path, exist_ok=True)
         self._file = open(os.path.join(path, ".catalog-open.lock"), "a+")  # noqa: SIM115
+        self._syncs = self._web = False
 
     def try_acquire(self) -> bool:
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        self.describe(syncs=False)
+        self._write()
         return True
 
-    def describe(self, *, syncs: bool) -> None:
+    def describe(self, *, syncs: bool = False, web: bool = False) -> None:
+        """Say what this holder does: `syncs`, it delivers the change log itself (a second
+        sync_vectors need not wait for it); `web`, it is a web server (a second web process
+        on the same store is a wrong deployment, see vectors/web_process.py)."""
+        self._syncs, self._web = self._syncs or syncs, self._web or web
+        self._write()
+
+    def _write(self) -> None:
         command = " ".join(os.path.basename(arg) for arg in sys.argv[:2]) or "python"
+        about = {"pid": os.getpid(), "command": command, "syncs": self._syncs, "web": self._web}
         with contextlib.suppress(OSError):
             self._file.seek(0)
             self._file.truncate()
-            self._file.write(json.dumps({"pid": os.getpid(), "command": command, "syncs": syncs}))
+            self._file.write(json.dumps(about))
             self._file.flush()
 
     def holder(self) -> dict[str, Any]:
@@ -360,7 +382,7 @@ class _StoreLock:
         with contextlib.suppress(OSError, ValueError):
             self._file.seek(0)
             found = json.loads(self._file.read() or "{}")
-            if isinstance(found, dict) and _alive(found.get("pid")):
+            if isinstance(found, dict) and alive(found.get("pid")):
                 return found
         return {}  # unknown, or a previous holder's words read before the new one wrote
 
@@ -399,6 +421,7 @@ def _open_local(config: QdrantConfig, *, wait: float) -> tuple[Any, _StoreLock |
     from vectors.edge import EdgeStore  # imports the engine only when it is used
 
     try:
+        ensure_room_to_open(config)
         return EdgeStore(config), store_lock
     except VectorStoreError:
         store_lock.release()

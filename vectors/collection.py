@@ -279,3 +279,18 @@ def collection_ensure(
         recreated=recreated,
         indexes_added=indexes_added,
     )
+
+
+def unindexed_backlog(*, client: GuardedClient, config: QdrantConfig) -> int:
+    """Embedded Qdrant Edge: how many points are searched without the HNSW index, when they
+    are more than one segment's indexing threshold (0 otherwise, and with a server, which
+    indexes by itself). A sync or index build killed part-way leaves such a backlog; the next
+    sync_vectors builds it."""
+    if client.engine != "edge":
+        return 0
+    from vectors.edge import INDEXING_THRESHOLD_KB
+
+    info = client.get_collection(config.collection)
+    unindexed = max(0, (info.points_count or 0) - (info.indexed_vectors_count or 0))
+    threshold_points = INDEXING_THRESHOLD_KB * 1024 // (config.vector_size * 4)
+    return unindexed if unindexed > threshold_points else 0

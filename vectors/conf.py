@@ -50,6 +50,8 @@ class QdrantConfig:
     write_consistency_factor: int | None = None
     on_disk_vectors: bool = False
     quantization: str | None = None
+    # Embedded store: writes stop while less than this stays free on its disk (vectors/disk.py).
+    min_free_mb: int = 1024
 
     @property
     def is_local(self) -> bool:
@@ -101,7 +103,13 @@ class _Parser:
         self.problems.append(ConfigProblem(f"QDRANT_{key}", message, kind))
 
     def integer(
-        self, key: str, *, default: int | None, maximum: int = 2**31 - 1, kind: str = "value"
+        self,
+        key: str,
+        *,
+        default: int | None,
+        minimum: int = 1,
+        maximum: int = 2**31 - 1,
+        kind: str = "value",
     ) -> int | None:
         text = _text(self.raw, key)
         if not text:
@@ -110,9 +118,11 @@ class _Parser:
             value = int(text)
         except ValueError:
             value = None
-        if value is None or not 1 <= value <= maximum:
+        if value is None or not minimum <= value <= maximum:
             self.problem(
-                key, f"QDRANT_{key} must be an integer from 1 to {maximum}, not {text!r}.", kind
+                key,
+                f"QDRANT_{key} must be an integer from {minimum} to {maximum}, not {text!r}.",
+                kind,
             )
             return default
         return value
@@ -214,6 +224,7 @@ def parse_qdrant_settings(raw: Mapping[str, Any]) -> tuple[QdrantConfig, list[Co
             p.boolean("ON_DISK_VECTORS", default=not (url or host) and path != ":memory:")
         ),
         quantization=quantization if quantization in ("int8",) else None,
+        min_free_mb=p.integer("MIN_FREE_MB", default=1024, minimum=0),
     )
     return config, p.problems
 

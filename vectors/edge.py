@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import re
 import shutil
@@ -40,7 +41,10 @@ from vectors.exceptions import (
     VectorStoreUnavailable,
 )
 
+logger = logging.getLogger(__name__)
+
 COLLECTIONS_DIR = "collections"
+TEMP_SEGMENTS_DIR = "temp_segments"  # inside a shard: index builds under way
 ALIASES_FILE = "aliases.json"
 # Written by qdrant-client's local mode, which held embedded stores before Qdrant Edge.
 LEGACY_FILES = ("meta.json", "collection")
@@ -231,6 +235,19 @@ def _return_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
 
 
+def _remove_interrupted_builds(shard_path: Path) -> None:
+    """An index build writes its segment under temp_segments/ and moves it into segments/
+    when done; a process killed mid-build leaves the half-built one there for good (Qdrant
+    Edge 0.9 does not clear it on load, as a Qdrant server does). Only the store's one
+    holder opens a shard (vectors/client.py's lock), so nothing else can be building."""
+    for leftover in (shard_path / TEMP_SEGMENTS_DIR).glob("*"):
+        logger.warning("removing an interrupted index build: %s", leftover)
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+
+
 # Errors -----------------------------------------------------------------------------------
 
 
@@ -346,6 +363,7 @@ class EdgeStore:
         if not (path / "edge_config.json").exists():
             raise CollectionNotFound(f"{self.label}: Collection `{collection_name}` not found")
         with edge_errors(self.label):
+            _remove_interrupted_builds(path)
             shard = self._shards[name] = edge.EdgeShard.load(str(path))
         return shard
 

@@ -16,11 +16,20 @@ class VectorStoreUnavailable(VectorStoreError):
 
 class StoreHeld(VectorStoreUnavailable):
     """An embedded store that another process holds; `holder` is what that process wrote
-    about itself (pid, command, whether it syncs), or {}."""
+    about itself (pid, command, whether it syncs, whether it is a web server), or {}."""
 
     def __init__(self, message: str, holder: dict | None = None):
         super().__init__(message)
         self.holder = holder or {}
+
+
+class StoreDiskFull(VectorStoreUnavailable):
+    """An embedded store's disk has less room than a write (or opening) needs: nothing was
+    written. An outage, not a product's fault: changes stay queued until space is freed."""
+
+    def __init__(self, message: str, free_bytes: int = 0):
+        super().__init__(message)
+        self.free_bytes = free_bytes
 
 
 class CollectionNotFound(VectorStoreError):

@@ -40,3 +40,18 @@ def qdrant_status() -> dict[str, Any]:
     if not collection_ok:
         status["error"] = "; ".join(str(d) for d in state.blocking)
     return status
+
+
+def disk_status() -> dict[str, Any] | None:
+    """Room on an embedded store's disk (None for a server): not ok while writes are refused
+    (vectors/disk.py). Searches still work then, so this degrades health, it does not fail it."""
+    from django.conf import settings
+
+    from vectors.disk import MB, free_bytes, low_disk
+
+    config, problems = parse_qdrant_settings(getattr(settings, "QDRANT", {}))
+    if problems or config.engine != "edge":
+        return None
+    status = {"free_mb": free_bytes(config.path) // MB, "min_free_mb": config.min_free_mb}
+    problem = low_disk(config)
+    return {"ok": problem is None, **status, **({"error": problem} if problem else {})}

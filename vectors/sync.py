@@ -29,6 +29,7 @@ A product the embedder cannot embed until it changes (no image) is not retried o
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -46,6 +47,7 @@ from django.utils import timezone
 
 from catalog.models import Product, ProductChange
 from config.errors import describe
+from config.processes import holder_is_gone, this_process
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure
@@ -214,7 +216,7 @@ SPLIT_SQL = """
 """
 
 
-def _claim(batch_size: int, lease: UUID) -> list[Claim]:
+def _claim(batch_size: int, lease: UUID, holder: str) -> list[Claim]:
     """Lease the oldest due rows, up to batch_size products, in one short transaction. Only
     the ids taken are read; a row with more than what is left of the batch keeps the rest
     queued and gives the ids taken a row of their own."""
@@ -245,9 +247,9 @@ def _claim(batch_size: int, lease: UUID) -> list[Claim]:
                 pk = cursor.fetchone()[0]
             claims.append(Claim(pk, needs_embedding, attempts, ids))
         cursor.execute(
-            "UPDATE catalog_productchange SET lease = %s, leased_until = now() + %s "
-            "WHERE id = ANY(%s)",
-            [lease, LEASE, [claim.pk for claim in claims]],
+            "UPDATE catalog_productchange SET lease = %s, leased_until = now() + %s, "
+            "leased_by = %s WHERE id = ANY(%s)",
+            [lease, LEASE, holder, [claim.pk for claim in claims]],
         )
     return claims
 
@@ -258,7 +260,28 @@ def _renew(lease: UUID) -> None:
 
 def _release(lease: UUID) -> None:
     """Give the rows back at once (an outage): another try need not wait for the lease."""
-    ProductChange.objects.filter(lease=lease).update(lease=None, leased_until=None)
+    ProductChange.objects.filter(lease=lease).update(lease=None, leased_until=None, leased_by="")
+
+
+def _take_over_dead_leases() -> int:
+    """Give back at once the rows leased by processes of this host that have ended (a sync
+    killed mid-batch, restarted): waiting out their lease would hold the last batch back for
+    LEASE. Holders on other hosts cannot be told dead from here; their leases run out."""
+    held = (
+        ProductChange.objects.filter(
+            lease__isnull=False,
+            leased_until__gte=timezone.now(),
+            leased_by__startswith=f"{socket.gethostname()}:",
+        )
+        .values_list("leased_by", flat=True)
+        .distinct()
+    )
+    dead = [holder for holder in held if holder_is_gone(holder)]
+    if not dead:
+        return 0
+    return ProductChange.objects.filter(leased_by__in=dead).update(
+        lease=None, leased_until=None, leased_by=""
+    )
 
 
 @contextmanager
@@ -441,17 +464,18 @@ class Batch:
         }
 
 
-def _claim_batch(batch_size: int) -> Batch | None:
+def _claim_batch(batch_size: int, holder: str) -> Batch | None:
     lease = uuid.uuid4()
-    claims = _claim(batch_size, lease)
+    claims = _claim(batch_size, lease, holder)
     return Batch(lease, claims, time.monotonic()) if claims else None
 
 
-def _prepare_batch(batch_size: int, embedder: Embedder) -> Batch | None:
+def _prepare_batch(batch_size: int, embedder: Embedder, holder: str) -> Batch | None:
     """Claim a batch and do what needs no Qdrant: read its products, embed those that need
-    it. Run by the preparing process; an embedder that raises leaves the embedding to the
-    writing side, which narrows the failure down to its products."""
-    batch = _claim_batch(batch_size)
+    it. Run by the preparing process, for `holder`, the writing process that finishes the
+    batch; an embedder that raises leaves the embedding to the writing side, which narrows
+    the failure down to its products."""
+    batch = _claim_batch(batch_size, holder)
     if batch is None:
         return None
     try:
@@ -506,7 +530,7 @@ def sync_batch(
     *, client: GuardedClient, config: QdrantConfig, embedder: Embedder, batch_size: int
 ) -> SyncReport | None:
     """Deliver one batch of pending changes; None when nothing is due."""
-    batch = _claim_batch(batch_size)
+    batch = _claim_batch(batch_size, this_process())
     if batch is None:
         return None
     return _deliver_batch(batch, client=client, config=config, embedder=embedder)
@@ -516,8 +540,10 @@ def sync_batch(
 AHEAD_MIN_BATCHES = 8
 
 
-def _batches_inline(batch_size: int, should_stop: Callable[[], bool]) -> Iterator[Batch]:
-    while not should_stop() and (batch := _claim_batch(batch_size)) is not None:
+def _batches_inline(
+    batch_size: int, holder: str, should_stop: Callable[[], bool]
+) -> Iterator[Batch]:
+    while not should_stop() and (batch := _claim_batch(batch_size, holder)) is not None:
         yield batch
 
 
@@ -528,10 +554,11 @@ def _give_back(batch: Batch) -> None:
 
 
 def _batches_ahead(
-    batch_size: int, embedder: Embedder, should_stop: Callable[[], bool]
+    batch_size: int, holder: str, embedder: Embedder, should_stop: Callable[[], bool]
 ) -> Iterator[Batch]:
     """Batches prepared by a second process, one ahead of the one being written."""
-    with Preparer(lambda: _prepare_batch(batch_size, embedder), discard=_give_back) as ahead:
+    prepare = lambda: _prepare_batch(batch_size, embedder, holder)  # noqa: E731
+    with Preparer(prepare, discard=_give_back) as ahead:
         ahead.request()
         while (batch := ahead.receive()) is not None:
             if should_stop():
@@ -563,15 +590,17 @@ def sync_pending(
     transaction (whose writes a second session could not see)."""
     total = SyncReport()
     unindexed = 0
+    _take_over_dead_leases()
+    holder = this_process()
     if (
         ahead
         and can_prepare_ahead()
         and getattr(embedder, "fork_safe", False)
         and not connection.in_atomic_block
     ):
-        batches = _batches_ahead(batch_size, embedder, should_stop)
+        batches = _batches_ahead(batch_size, holder, embedder, should_stop)
     else:
-        batches = _batches_inline(batch_size, should_stop)
+        batches = _batches_inline(batch_size, holder, should_stop)
     for batch in batches:
         report = _deliver_batch(batch, client=client, config=config, embedder=embedder)
         total.add(report)

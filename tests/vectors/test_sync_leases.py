@@ -3,6 +3,8 @@ leased, renewed while it runs, and taken over when a worker dies. Products witho
 wait for their image to change instead of a timer."""
 
 import io
+import subprocess
+import sys
 import threading
 import uuid
 from datetime import timedelta
@@ -15,7 +17,8 @@ from django.utils import timezone
 from PIL import Image
 
 from catalog.models import Product, ProductChange
-from tests.helpers import LoopbackHTTPServer
+from config.processes import this_process
+from tests.helpers import PROJECT_DIR, LoopbackHTTPServer
 from tests.vectors.onnx_models import build_vision_model
 from vectors import sync as sync_module
 from vectors.collection import collection_ensure
@@ -117,7 +120,8 @@ def test_a_dead_workers_batch_is_taken_over_when_its_lease_runs_out(qdrant, conf
     collection_ensure(client=qdrant, config=config)
     product = new_product()
     dead = uuid.uuid4()
-    claims = sync_module._claim(256, dead)  # a worker claims the batch, then dies
+    # A worker on another host claims the batch, then dies: nothing here can tell.
+    claims = sync_module._claim(256, dead, "another-host:4242:1")
     assert [c.product_ids for c in claims] == [[product.pk]]
     assert sync_pending(client=qdrant, config=config, embedder=get_embedder()).products == 0
 
@@ -126,6 +130,43 @@ def test_a_dead_workers_batch_is_taken_over_when_its_lease_runs_out(qdrant, conf
     assert report.embedded == 1
     assert not ProductChange.objects.exists()
     assert ProductChange.objects.filter(lease=dead).delete()[0] == 0  # its finish is a no-op
+
+
+def ended_process() -> str:
+    """How a process of this host that has ended named itself when it took a lease."""
+    child = subprocess.run(
+        [sys.executable, "-c", "from config.processes import this_process as p; print(p())"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return child.stdout.strip()
+
+
+@pytest.mark.django_db
+def test_a_lease_of_an_ended_process_of_this_host_is_taken_over_at_once(qdrant, config):
+    """A sync killed mid-batch and started again: no waiting out its own dead lease."""
+    collection_ensure(client=qdrant, config=config)
+    product = new_product()
+    sync_module._claim(256, uuid.uuid4(), ended_process())
+    report = sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    assert report.embedded == 1
+    assert not ProductChange.objects.exists()
+    assert qdrant.retrieve(config.collection, [str(product.pk)])
+
+
+@pytest.mark.django_db
+def test_a_lease_of_a_live_process_or_of_a_reused_pid(qdrant, config):
+    collection_ensure(client=qdrant, config=config)
+    new_product()
+    sync_module._claim(256, uuid.uuid4(), this_process())  # alive: its lease stands
+    assert sync_pending(client=qdrant, config=config, embedder=get_embedder()).products == 0
+
+    # The same pid, started at another time: the process that took the lease is gone.
+    host, pid, started = this_process().split(":")
+    ProductChange.objects.update(leased_by=f"{host}:{pid}:{int(started) + 1}")
+    assert sync_pending(client=qdrant, config=config, embedder=get_embedder()).embedded == 1
 
 
 @pytest.mark.django_db

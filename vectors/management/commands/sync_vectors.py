@@ -7,12 +7,13 @@ from django.db import InterfaceError, OperationalError, connections
 from config.errors import first_line
 from config.progress import Progress
 from vectors.client import get_qdrant_client
-from vectors.collection import LEGACY_STORE_NOTICE
+from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
     CollectionNotFound,
     EmbedderUnavailable,
+    StoreDiskFull,
     StoreHeld,
     VectorStoreError,
     VectorStoreUnavailable,
@@ -112,7 +113,12 @@ class Command(BaseCommand):
             self.stdout.write(report.summary())
             if self.stopping:
                 self.stdout.write(f"Stopped; {pending_count():,} product(s) stay queued.")
-        if report.products and not options["no_optimize"] and not self.stopping:
+        # Delivered nothing? An index build may still be due: one a kill interrupted.
+        backlog = 0 if report.products or self.stopping else self._unindexed(config)
+        if backlog and verbose:
+            later = " (run optimize_vectors)" if options["no_optimize"] else "; building it now"
+            self.stdout.write(f"{backlog:,} vectors are not in the vector index yet{later}.")
+        if (report.products or backlog) and not options["no_optimize"] and not self.stopping:
             try:
                 self._optimize(config, verbose)
             except VectorStoreError as exc:
@@ -142,6 +148,12 @@ class Command(BaseCommand):
             return False
         return False
 
+    def _unindexed(self, config) -> int:
+        try:
+            return unindexed_backlog(client=get_qdrant_client(), config=config)
+        except VectorStoreError:
+            return 0  # the sync itself has said what is wrong
+
     def _optimize(self, config, verbose: bool) -> None:
         """Embedded Qdrant Edge builds its HNSW index only when asked: after a delivery, so
         that searches walk a graph instead of scanning (a server does this by itself)."""
@@ -158,6 +170,12 @@ class Command(BaseCommand):
                 if get_qdrant_client().legacy_store():
                     raise CommandError(f"{exc}. {LEGACY_STORE_NOTICE}") from exc
                 raise CommandError(f"{exc} Run manage.py ensure_qdrant_collection.") from exc
+            except StoreDiskFull as exc:
+                # No use retrying in seconds: space must be freed first.
+                raise CommandError(
+                    f"{exc} {pending_count():,} product(s) stay queued; run sync_vectors again "
+                    "once there is room."
+                ) from exc
             except VectorStoreUnavailable as exc:
                 if attempt == RETRIES:
                     raise CommandError(

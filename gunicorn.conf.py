@@ -1,0 +1,33 @@
+"""gunicorn's settings for the catalog (gunicorn reads ./gunicorn.conf.py by itself):
+`gunicorn config.wsgi` is the production server, as the README's deployment section says.
+
+One worker process with threads: an embedded Qdrant store (no QDRANT_URL) can be open in
+one process only, and the threads share it and the process's PostgreSQL pool. With a Qdrant
+server, WEB_CONCURRENCY (or --workers) may run more processes; with an embedded store the
+master refuses to start them, in one line.
+"""
+
+import os
+import sys
+
+wsgi_app = "config.wsgi"
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+# Threads share one interpreter, so more than a few only queue on its lock; the database
+# pool (DATABASE_POOL_MAX_SIZE) must hold these plus the sync loop's two connections.
+threads = int(os.environ.get("WEB_THREADS", "8"))
+# workers: gunicorn's default, WEB_CONCURRENCY or 1.
+accesslog = "-"
+# gunicornc's control socket (one path per user, shared by every instance): not used here.
+control_socket_disable = True
+
+
+def on_starting(server):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from vectors.web_process import WrongProcessModel, refuse_several_workers
+
+    try:
+        refuse_several_workers(server.cfg.workers)
+    except WrongProcessModel as exc:
+        sys.stderr.write(f"Refusing to start: {exc}\n")
+        sys.exit(1)

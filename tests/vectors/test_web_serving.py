@@ -1,0 +1,175 @@
+"""Serving an embedded store as a shop would: the documented server (gunicorn, one process
+with threads), runserver, many clients at once, and the wrong process model refused."""
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from django.db import connection
+
+from tests.helpers import PROJECT_DIR, closed_port
+from tests.vectors.test_sync_worker import WORKER, manage, worker_env
+from tests.vectors.test_web_owner import answers, product, similar_titles, wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # Its request log is not read: discarded, so that it can never fill a pipe and block.
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def sessions_of_the_server() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [WORKER]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "runserver"])
+def test_many_clients_at_once_get_answers_from_a_bounded_pool(settings, tmp_path, server):
+    env = worker_env(settings, tmp_path) | {"DATABASE_POOL_MAX_SIZE": "4"}
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    products = [product(f"p{k}", f"Shirt number {k} in blue") for k in range(20)]
+    port = closed_port()
+    if server == "gunicorn":
+        command = [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--threads", "8"]
+    else:
+        command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    process = start(command, env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(f"{base}/healthz"))
+        similar_titles(base, products[-1].pk)  # the server's own sync delivered them
+
+        # 32 clients, four times the threads and eight times the pool: every request
+        # answered, never more database sessions than the pool holds.
+        limits = httpx.Limits(max_connections=32, max_keepalive_connections=0)
+        with httpx.Client(base_url=base, timeout=30, limits=limits) as browser:
+
+            def ask(k: int) -> int:
+                return browser.get(f"/api/products/{products[k % 20].pk}/similar").status_code
+
+            most_sessions = 0
+            with ThreadPoolExecutor(max_workers=32) as clients:
+                statuses = []
+                for status in clients.map(ask, range(480)):
+                    statuses.append(status)
+                    if len(statuses) % 40 == 0:
+                        most_sessions = max(most_sessions, sessions_of_the_server())
+        assert statuses == [200] * 480
+        assert 0 < most_sessions <= 4
+    finally:
+        stop(process)
+
+
+def refused(result: subprocess.CompletedProcess, start_of_line: str) -> str:
+    """The one line the refusal printed (no traceback)."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if start_of_line in line]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_gunicorn_refuses_several_workers_on_an_embedded_store(settings, tmp_path):
+    env = worker_env(settings, tmp_path)
+    port = closed_port()
+    result = subprocess.run(
+        [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    line = refused(result, "Refusing to start")
+    assert "3 worker processes" in line
+    assert "run one worker with threads" in line
+    assert not answers(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_second_web_process_on_the_store_refuses_to_serve(settings, tmp_path):
+    """Any server that starts several processes (here gunicorn without our settings file):
+    the process that finds the store served already exits in one line, and gunicorn stops."""
+    env = worker_env(settings, tmp_path)
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    plain = tmp_path / "plain.conf.py"
+    plain.write_text("")
+    result = subprocess.run(
+        [*GUNICORN, "-c", str(plain), "--workers", "2", "--bind", f"127.0.0.1:{closed_port()}"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    line = refused(result, "Refusing to serve")
+    assert "serves embedded Qdrant at" in line
+    assert "one web process only" in line
+
+
+def test_health_says_503_in_a_web_process_that_cannot_reach_the_store(settings, tmp_path):
+    env = worker_env(settings, tmp_path) | {"QDRANT_TIMEOUT": "1", "QDRANT_CHECK_TIMEOUT": "1"}
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    # A command holds the store (as a long reindex would) while the web server starts.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup();"
+            "from vectors.client import get_qdrant_client; get_qdrant_client();"
+            "print('holding', flush=True); import time; time.sleep(120)",
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    port = closed_port()
+    server = None
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        server = start([*GUNICORN, "--bind", f"127.0.0.1:{port}"], env)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers(f"{base}/healthz"), seconds=60)
+        answer = httpx.get(f"{base}/healthz", timeout=10)
+        assert answer.status_code == 503
+        assert answer.json()["qdrant"]["reachable"] is False
+        assert "is in use by" in answer.json()["qdrant"]["error"]
+
+        # Once the holder lets go, the same web process takes the store and is healthy.
+        holder.kill()
+        holder.wait()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{base}/healthz", timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the web process never took the store"
+            time.sleep(0.5)
+    finally:
+        holder.kill()
+        holder.wait()
+        if server is not None:
+            stop(server)

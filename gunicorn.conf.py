@@ -24,10 +24,12 @@ control_socket_disable = True
 
 def on_starting(server):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
     from vectors.web_process import WrongProcessModel, refuse_several_workers
 
     try:
         refuse_several_workers(server.cfg.workers)
-    except WrongProcessModel as exc:
+    except (WrongProcessModel, ImproperlyConfigured) as exc:
         sys.stderr.write(f"Refusing to start: {exc}\n")
         sys.exit(1)

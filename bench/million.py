@@ -233,7 +233,7 @@ def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
         for k, pk in enumerate(picked):
             product = products[pk]
             began = time.perf_counter()
-            found = similar_products(product, limit=10, **arguments(product))
+            found = similar_products(product.pk, limit=10, **arguments(product))
             timings.append((time.perf_counter() - began) * 1000)
             if k < recall_sample:
                 vector = client.retrieve(

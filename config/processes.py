@@ -32,6 +32,15 @@ def start_time(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def parent_of(pid: int) -> int | None:
+    """Process `pid`'s parent (Linux's /proc; None elsewhere or when it has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[1])  # field 4
+
+
 def this_process() -> str:
     """This process, as `holder_is_gone` reads it: host, pid, start time."""
     pid = os.getpid()

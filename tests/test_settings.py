@@ -79,7 +79,8 @@ def environment_variables_read_by_the_project() -> set[str]:
         r"""(?:env\.\w+|env|os\.environ\.get|getenv)\(\s*["']([A-Z][A-Z0-9_]+)["']"""
     )
     names = set()
-    for path in PROJECT_DIR.glob("*/**/*.py"):
+    # Top-level files too: gunicorn.conf.py reads the web server's settings.
+    for path in PROJECT_DIR.glob("**/*.py"):
         if ".venv" in path.parts or "tests" in path.parts:
             continue
         names.update(pattern.findall(path.read_text()))

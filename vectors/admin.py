@@ -59,7 +59,7 @@ class ProductWithVectorsAdmin(ProductAdmin):
         from vectors.search import similar_products
 
         try:
-            results = similar_products(obj, limit=PANEL_SIZE)
+            results = similar_products(obj.pk, limit=PANEL_SIZE)
         except ProductNotIndexed:
             return "Not indexed yet: run manage.py sync_vectors."
         except VectorStoreError as exc:
@@ -73,11 +73,11 @@ class ProductWithVectorsAdmin(ProductAdmin):
                 '<li style="width:120px">{}<br><a href="{}">{}</a><br>{} {} · {}</li>',
                 (
                     (
-                        image_tag(item.product.image_url, alt=item.product.title, size=96),
-                        reverse("admin:catalog_product_change", args=[item.product.pk]),
-                        item.product.title,
-                        item.product.price,
-                        item.product.currency,
+                        image_tag(item.image_url, alt=item.title, size=96),
+                        reverse("admin:catalog_product_change", args=[item.id]),
+                        item.title,
+                        item.price,
+                        item.currency,
                         f"{item.score:.2f}",
                     )
                     for item in results

@@ -3,10 +3,12 @@
 import logging
 
 from django import forms
+from django.db import OperationalError
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
 
 from catalog.models import Product
+from config.errors import first_line
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
 logger = logging.getLogger(__name__)
@@ -39,34 +41,37 @@ def similar(request, product_id):
     query = SimilarQuery(request.GET)
     if not query.is_valid():
         return _error(400, "invalid parameters", fields=query.errors.get_json_data())
-    product = Product.objects.filter(pk=product_id).first()
-    if product is None:
-        return _error(404, "no such product")
     params = query.cleaned_data
     try:
         results = similar_products(
-            product,
+            product_id,
             limit=params["limit"] or 10,
             store_id=params["store_id"] or None,
             price_min=params["price_min"],
             price_max=params["price_max"],
         )
+    except Product.DoesNotExist:
+        return _error(404, "no such product")
     except ProductNotIndexed as exc:
         return _error(409, str(exc))
-    except VectorStoreError:
+    except VectorStoreError as exc:
         # Qdrant down or its collection missing: the details are for the logs, not shoppers.
-        logger.warning("similar products for %s failed", product_id, exc_info=True)
+        logger.warning("similar products for %s failed: %s", product_id, first_line(exc))
+        return _error(503, "similar products are unavailable right now")
+    except OperationalError as exc:
+        # PostgreSQL down, or every pooled connection busy for DATABASE_POOL_TIMEOUT.
+        logger.warning("similar products for %s: PostgreSQL: %s", product_id, first_line(exc))
         return _error(503, "similar products are unavailable right now")
     return JsonResponse(
         {
             "results": [
                 {
-                    "id": str(item.product.pk),
-                    "title": item.product.title,
-                    "price": str(item.product.price),
-                    "currency": item.product.currency,
-                    "image_url": item.product.image_url,
-                    "product_url": item.product.product_url,
+                    "id": str(item.id),
+                    "title": item.title,
+                    "price": str(item.price),
+                    "currency": item.currency,
+                    "image_url": item.image_url,
+                    "product_url": item.product_url,
                     "score": round(item.score, 6),
                 }
                 for item in results

@@ -17,14 +17,24 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 from config.errors import first_line
+from config.processes import parent_of
 
 logger = logging.getLogger(__name__)
 
 # What a web process exits with when it must not serve: gunicorn's master stops the whole
 # server on it ("App failed to load"), and Django's autoreloader passes it on.
 REFUSED_EXIT_CODE = 4
+
+# How long a new web process waits for a sibling worker that is being replaced to let go of
+# the store: under gunicorn's worker timeout (30 s), which counts from the worker's start.
+SIBLING_WAIT_SECONDS = 25
+SIBLING_POLL_SECONDS = 0.5
+# Set by gunicorn's master once it has checked that it runs one worker (internal, inherited
+# by its workers): a sibling holding the store can then only be a worker being replaced.
+ONE_WORKER_MARK = "_CATALOG_ONE_WEB_WORKER"
 
 
 class WrongProcessModel(Exception):
@@ -50,13 +60,21 @@ def _embedded_config():
 
 
 def refuse_several_workers(workers: int) -> None:
-    """Raise WrongProcessModel when `workers` processes would share an embedded store."""
+    """Raise WrongProcessModel when `workers` processes would share an embedded store; else
+    mark the environment for the workers (see _is_a_sibling). Run by gunicorn's master.
+    Raises ImproperlyConfigured when the settings cannot load (a missing secret key), so
+    that the master says so in one line instead of every worker in a traceback."""
+    from django.conf import settings
+
+    settings.INSTALLED_APPS  # noqa: B018 - loads the settings module
     config = _embedded_config()
     if config is not None and workers > 1:
         raise WrongProcessModel(
             f"{workers} worker processes asked for {config.label}, which one web process "
             f"only can serve: {ONE_PROCESS_FIX}"
         )
+    if config is not None:
+        os.environ[ONE_WORKER_MARK] = "1"
 
 
 def start_web_process() -> None:
@@ -84,46 +102,67 @@ def _own_embedded_store() -> None:
     config = _embedded_config()
     if config is None:
         return
-    try:
-        client = get_qdrant_client()
-    except StoreHeld as exc:
-        if exc.holder.get("web"):
+    deadline = time.monotonic() + SIBLING_WAIT_SECONDS
+    while True:
+        try:
+            client = get_qdrant_client()
+            break
+        except StoreHeld as exc:
+            if not exc.holder.get("web"):
+                logger.warning("%s Searches answer 503 until it is free.", first_line(exc))
+                return
+            if _is_a_sibling(exc.holder.get("pid")) and time.monotonic() < deadline:
+                time.sleep(SIBLING_POLL_SECONDS)  # being replaced: it lets go as it exits
+                continue
             raise WrongProcessModel(
                 f"{exc.holder.get('command') or 'another web server'} "
                 f"(pid {exc.holder.get('pid')}) serves {config.label} already, and one web "
                 f"process only can serve it: {ONE_PROCESS_FIX}"
             ) from exc
-        logger.warning("%s Searches answer 503 until it is free.", first_line(exc))
-        return
-    except VectorStoreError as exc:
-        logger.warning("The vector store cannot be opened: %s", first_line(exc))
-        return
+        except VectorStoreError as exc:
+            logger.warning("The vector store cannot be opened: %s", first_line(exc))
+            return
     client.mark_owner(syncs=True, web=True)
 
 
+def _is_a_sibling(pid) -> bool:
+    """Is `pid` another worker of this process's one-worker gunicorn master? Reloading (HUP)
+    or replacing a worker, the master starts the new worker while the old one still holds
+    the store: the new one waits for it rather than refusing. Several workers of any other
+    server, or a second server started by hand, are still refused at once."""
+    parent = os.getppid()
+    return (
+        os.environ.get(ONE_WORKER_MARK) == "1"
+        and isinstance(pid, int)
+        and parent > 1
+        and parent_of(pid) == parent
+    )
+
+
 def _warm_up() -> None:
-    """What the first requests would each wait for: the database pool's connections, the
-    URLconf and the search modules, and the collection (an embedded shard is loaded from
-    disk on first use)."""
+    """What the first requests would each wait for: the URLconf and the views' modules, the
+    database pool's connections, and one similar-products search (an embedded shard is
+    loaded from disk on first use, and the first walk of its graph pages it in);
+    bench/serve.py measures the first requests after a start against later ones."""
     from django.db import DatabaseError, connection
     from django.urls import get_resolver
 
-    import vectors.search  # noqa: F401 - imported for its import time
     from vectors.client import get_qdrant_client
     from vectors.conf import qdrant_config
     from vectors.exceptions import VectorStoreError
+    from vectors.search import similar_products
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     try:
-        connection.ensure_connection()
-    except DatabaseError as exc:
-        logger.warning("PostgreSQL is not available yet: %s", first_line(exc))
-    finally:
-        connection.close()  # back to the pool, for the request threads
-    try:
         config = qdrant_config()
-        get_qdrant_client().count(config.collection, exact=False)
+        points, _ = get_qdrant_client().scroll(config.collection, limit=1, with_payload=False)
+        if points:
+            similar_products(points[0].id, config=config)
     except VectorStoreError as exc:
         logger.warning("Qdrant is not available yet: %s", first_line(exc))
-    except Exception as exc:  # a bad setting: the system checks report it
-        logger.warning("Qdrant is not configured: %s", first_line(exc))
+    except DatabaseError as exc:
+        logger.warning("PostgreSQL is not available yet: %s", first_line(exc))
+    except Exception as exc:  # a bad setting (the system checks report it), a deleted product
+        logger.warning("Warming up the similar-products search failed: %s", first_line(exc))
+    finally:
+        connection.close()  # back to the pool, for the request threads

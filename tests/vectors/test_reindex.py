@@ -35,7 +35,7 @@ def test_reindex_swaps_the_alias_with_reads_working_throughout(qdrant, config, l
     )
 
     def during_fill(report):
-        reads.append(len(similar_products(live[2], limit=3)))
+        reads.append(len(similar_products(live[2].pk, limit=3)))
         assert resolve_collection(client=qdrant, name="products") == "products_v1"
         next(edits, lambda: None)()
 
@@ -48,7 +48,7 @@ def test_reindex_swaps_the_alias_with_reads_working_throughout(qdrant, config, l
     assert [c.name for c in qdrant.get_collections().collections] == ["products_v2"]
     # Every change made during the fill is in the new version, exactly.
     assert points(qdrant, "products") == expected_points()
-    assert similar_products(live[2], limit=3)
+    assert similar_products(live[2].pk, limit=3)
 
 
 def test_reindex_to_a_new_vector_size(tmp_path, settings, make_product):

@@ -35,12 +35,12 @@ def catalog(qdrant, config, make_product):
 
 
 def titles(results):
-    return [item.product.title for item in results]
+    return [item.title for item in results]
 
 
 def test_nearest_first_and_never_itself(catalog):
-    results = similar_products(catalog["shirt"], limit=3)
-    assert catalog["shirt"] not in [r.product for r in results]
+    results = similar_products(catalog["shirt"].pk, limit=3)
+    assert catalog["shirt"].pk not in [r.id for r in results]
     assert titles(results)[-1] == "Leather boots"
     assert set(titles(results)[:2]) == {"White linen shirt", "Linen shirt with pocket"}
     scores = [r.score for r in results]
@@ -48,19 +48,19 @@ def test_nearest_first_and_never_itself(catalog):
 
 
 def test_filters_by_store_and_price(catalog):
-    assert titles(similar_products(catalog["shirt"], store_id="shop-b")) == ["White linen shirt"]
-    in_range = similar_products(catalog["shirt"], price_min=50, price_max=100)
+    assert titles(similar_products(catalog["shirt"].pk, store_id="shop-b")) == ["White linen shirt"]
+    in_range = similar_products(catalog["shirt"].pk, price_min=50, price_max=100)
     assert set(titles(in_range)) == {"White linen shirt", "Linen shirt with pocket"}
 
 
 def test_points_of_deleted_products_are_skipped(catalog):
     Product.objects.filter(pk=catalog["shirt2"].pk).delete()  # not synced yet
-    assert "White linen shirt" not in titles(similar_products(catalog["shirt"]))
+    assert "White linen shirt" not in titles(similar_products(catalog["shirt"].pk))
 
 
 def test_a_product_not_synced_yet(catalog, make_product):
     with pytest.raises(ProductNotIndexed):
-        similar_products(make_product(title="New arrival"))
+        similar_products(make_product(title="New arrival").pk)
 
 
 def url(product, **params):
@@ -111,6 +111,12 @@ def test_api_validates_parameters(client, catalog, params, field):
 
 def test_api_404_for_an_unknown_product(client, catalog):
     response = client.get("/api/products/00000000-0000-4000-8000-000000000000/similar")
+    assert (response.status_code, response.json()) == (404, {"error": "no such product"})
+
+
+def test_api_404_for_a_deleted_product_whose_point_is_not_gone_yet(client, catalog):
+    Product.objects.filter(pk=catalog["shirt"].pk).delete()  # not synced yet
+    response = client.get(f"/api/products/{catalog['shirt'].pk}/similar")
     assert (response.status_code, response.json()) == (404, {"error": "no such product"})
 
 

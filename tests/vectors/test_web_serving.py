@@ -1,15 +1,18 @@
 """Serving an embedded store as a shop would: the documented server (gunicorn, one process
 with threads), runserver, many clients at once, and the wrong process model refused."""
 
+import signal
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
 from django.db import connection
 
+from config.processes import parent_of
 from tests.helpers import PROJECT_DIR, closed_port
 from tests.vectors.test_sync_worker import WORKER, manage, worker_env
 from tests.vectors.test_web_owner import answers, product, similar_titles, wait_until
@@ -111,6 +114,21 @@ def test_gunicorn_refuses_several_workers_on_an_embedded_store(settings, tmp_pat
     assert not answers(f"http://127.0.0.1:{port}/healthz")
 
 
+def test_gunicorn_says_in_one_line_when_the_settings_cannot_load(settings, tmp_path):
+    env = worker_env(settings, tmp_path) | {"DJANGO_DEBUG": "0"}
+    env.pop("DJANGO_SECRET_KEY", None)
+    result = subprocess.run(
+        [*GUNICORN, "--bind", f"127.0.0.1:{closed_port()}"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "DJANGO_SECRET_KEY is required" in refused(result, "Refusing to start")
+
+
 def test_a_second_web_process_on_the_store_refuses_to_serve(settings, tmp_path):
     """Any server that starts several processes (here gunicorn without our settings file):
     the process that finds the store served already exits in one line, and gunicorn stops."""
@@ -173,3 +191,61 @@ def test_health_says_503_in_a_web_process_that_cannot_reach_the_store(settings, 
         holder.wait()
         if server is not None:
             stop(server)
+
+
+def test_postgresql_down_is_a_503_in_json_not_a_crash(settings, tmp_path):
+    env = worker_env(settings, tmp_path)
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    down = env | {
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{closed_port()}/catalog",
+        "DATABASE_CONNECT_TIMEOUT": "1",
+    }
+    port = closed_port()
+    server = start([*GUNICORN, "--bind", f"127.0.0.1:{port}"], down)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(f"{base}/healthz"), seconds=60)
+        health = httpx.get(f"{base}/healthz", timeout=10)
+        assert health.status_code == 503
+        assert health.json()["postgresql"]["ok"] is False
+        answer = httpx.get(
+            f"{base}/api/products/00000000-0000-4000-8000-000000000000/similar", timeout=20
+        )
+        assert answer.status_code == 503
+        assert answer.json() == {"error": "similar products are unavailable right now"}
+    finally:
+        stop(server)
+
+
+def workers_of(master: subprocess.Popen) -> set[int]:
+    pids = {int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    return {pid for pid in pids if parent_of(pid) == master.pid}
+
+
+def test_a_reload_replaces_the_worker_without_stopping_the_server(settings, tmp_path):
+    """`kill -HUP` on gunicorn's master: a new worker serves the store and the master keeps
+    running. Here the old worker usually lets go before the new one has loaded Django; when
+    it has not (a slow request still finishing), the new one waits for its sibling instead
+    of refusing, which would make the master stop the whole server."""
+    env = worker_env(settings, tmp_path)
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    products = [product(f"p{k}", f"Dress number {k} in red") for k in range(3)]
+    port = closed_port()
+    server = start([*GUNICORN, "--bind", f"127.0.0.1:{port}"], env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: answers(f"{base}/healthz"), seconds=60)
+        similar_titles(base, products[0].pk)
+        (first,) = workers_of(server)
+
+        server.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while not (workers_of(server) - {first} and not Path(f"/proc/{first}").exists()):
+            assert time.monotonic() < deadline, "the old worker never made way"
+            time.sleep(0.2)
+        wait_until(lambda: httpx.get(f"{base}/healthz", timeout=10).status_code == 200)
+        assert server.poll() is None
+        assert len(workers_of(server)) == 1
+        similar_titles(base, products[1].pk)
+    finally:
+        stop(server)

@@ -17,4 +17,4 @@ pool_web_connections()
 # change log when this process owns an embedded store (vectors/web_process.py).
 from vectors.web_process import start_web_process  # noqa: E402
 
-start_web_process()
+start_web_process(application)

@@ -268,6 +268,19 @@ class GuardedClient:
         )
         return self._call("optimize", collection_name)
 
+    def read_ahead(self, collection_name: str, *, seconds: float) -> None:
+        """Embedded Qdrant Edge: read the collection's files into the page cache, so that
+        the first searches after a start do not each wait for the disk (vectors/
+        page_cache.py): for `seconds` here, the rest in a background thread. Nothing
+        elsewhere."""
+        if self.engine != "edge":
+            return
+        from vectors.page_cache import files_to_read, read_into_cache, read_rest_in_background
+
+        segments = self._call("segments_dir", collection_name)
+        rest = read_into_cache(files_to_read(segments), seconds=seconds)
+        read_rest_in_background(rest)
+
     def flush(self) -> None:
         """Embedded Qdrant Edge: write everything pending to disk (before a backup)."""
         if self.engine == "edge":

@@ -726,6 +726,10 @@ class EdgeStore:
                 self._shard(collection_name)
         return built
 
+    def segments_dir(self, collection_name: str) -> Path:
+        """Where the collection's segment files are (read ahead by vectors/page_cache.py)."""
+        return self._dir(self._physical(collection_name)) / "segments"
+
     def _close_shard(self, name: str) -> None:
         # Under GuardedClient's call lock, as every call is: no other thread uses the shard.
         shard = self._shards.pop(name)

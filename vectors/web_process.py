@@ -14,6 +14,7 @@ search code.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import sys
@@ -32,6 +33,9 @@ REFUSED_EXIT_CODE = 4
 # the store: under gunicorn's worker timeout (30 s), which counts from the worker's start.
 SIBLING_WAIT_SECONDS = 25
 SIBLING_POLL_SECONDS = 0.5
+# How long a start reads the store's files ahead before serving (the rest is read while
+# it serves): well under gunicorn's worker timeout, which counts the app's loading.
+READ_AHEAD_SECONDS = 10
 # Set by gunicorn's master once it has checked that it runs one worker (internal, inherited
 # by its workers): a sibling holding the store can then only be a worker being replaced.
 ONE_WORKER_MARK = "_CATALOG_ONE_WEB_WORKER"
@@ -77,9 +81,10 @@ def refuse_several_workers(workers: int) -> None:
         os.environ[ONE_WORKER_MARK] = "1"
 
 
-def start_web_process() -> None:
-    """Own the embedded store (or exit at once if another web process does), warm up, and
-    start the embedded sync loop. Expected failures (Qdrant or PostgreSQL down) are logged
+def start_web_process(application=None) -> None:
+    """Own the embedded store (or exit at once if another web process does), warm up (with
+    one request through `application`, the WSGI handler, when given), and start the
+    embedded sync loop. Expected failures (Qdrant or PostgreSQL down) are logged
     in one line each and leave the process serving: health and search say what is wrong."""
     try:
         _own_embedded_store()
@@ -89,7 +94,7 @@ def start_web_process() -> None:
         sys.stderr.write(f"Refusing to serve: {exc}\n")
         sys.stderr.flush()
         os._exit(REFUSED_EXIT_CODE)
-    _warm_up()
+    _warm_up(application)
     from vectors.background import start_embedded_sync
 
     start_embedded_sync()
@@ -139,13 +144,13 @@ def _is_a_sibling(pid) -> bool:
     )
 
 
-def _warm_up() -> None:
+def _warm_up(application) -> None:
     """What the first requests would each wait for: the URLconf and the views' modules, the
     database pool's connections, and one similar-products search (an embedded shard is
     loaded from disk on first use, and the first walk of its graph pages it in);
     bench/serve.py measures the first requests after a start against later ones."""
     from django.db import DatabaseError, connection
-    from django.urls import get_resolver
+    from django.urls import get_resolver, reverse
 
     from vectors.client import get_qdrant_client
     from vectors.conf import qdrant_config
@@ -155,8 +160,12 @@ def _warm_up() -> None:
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     try:
         config = qdrant_config()
-        points, _ = get_qdrant_client().scroll(config.collection, limit=1, with_payload=False)
-        if points:
+        client = get_qdrant_client()
+        client.read_ahead(config.collection, seconds=READ_AHEAD_SECONDS)
+        points, _ = client.scroll(config.collection, limit=1, with_payload=False)
+        if points and application is not None:
+            _ask(application, reverse("similar-products", args=[points[0].id]))
+        elif points:
             similar_products(points[0].id, config=config)
     except VectorStoreError as exc:
         logger.warning("Qdrant is not available yet: %s", first_line(exc))
@@ -166,3 +175,34 @@ def _warm_up() -> None:
         logger.warning("Warming up the similar-products search failed: %s", first_line(exc))
     finally:
         connection.close()  # back to the pool, for the request threads
+
+
+def _ask(application, path: str) -> None:
+    """One GET through the whole WSGI handler (middleware, URL resolving, the view, JSON),
+    in this process: what a shop front's first request would otherwise pay for."""
+    from django.conf import settings
+
+    host = next((name.lstrip(".") for name in settings.ALLOWED_HOSTS if name != "*"), "localhost")
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": host,
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": host,
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https",  # not redirected where HTTPS is enforced
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    answer = application(environ, lambda status, headers, exc_info=None: None)
+    try:
+        for _ in answer:
+            pass
+    finally:
+        getattr(answer, "close", lambda: None)()

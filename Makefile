@@ -38,6 +38,7 @@ db: install
 	$(MANAGE) migrate --noinput
 
 run: db
+	@$(BIN)/python -m config.devdb write-env "$(DATABASE_URL)"
 	$(MANAGE) ensure_qdrant_collection
 	$(MANAGE) load_demo --image-base http://127.0.0.1:$(PORT)
 	$(MANAGE) sync_vectors
@@ -73,4 +74,5 @@ stop:
 	@$(BIN)/python -m config.devdb stop
 
 clean: stop
+	@$(BIN)/python -m config.devdb forget-env
 	rm -rf $(VENV) var

@@ -8,7 +8,9 @@
 4. otherwise one message saying what to install or run.
 
 `python -m config.devdb url` prints the DATABASE_URL to use (starting the local cluster if
-that is the one); `python -m config.devdb stop` stops the local cluster if it runs.
+that is the one); `python -m config.devdb stop` stops the local cluster if it runs;
+`write-env URL` writes a development .env once (so that manage.py works in any shell in
+this checkout), `forget-env` removes it again if it is still the one `make run` wrote.
 No Django here: it runs before the database exists.
 """
 
@@ -89,6 +91,10 @@ def local_cluster_url(var_dir: Path, port: int = LOCAL_PORT) -> str:
                 "start",
             ]
         )
+    return local_url(port)
+
+
+def local_url(port: int = LOCAL_PORT) -> str:
     return f"postgres://postgres@127.0.0.1:{port}/catalog"
 
 
@@ -114,11 +120,45 @@ def _run(command: list) -> None:
 
 def database_url(base_dir: Path = BASE_DIR) -> str:
     explicit = os.environ.get("DATABASE_URL") or _dotenv_url(base_dir)
+    if explicit == local_url():
+        # The project's own cluster, named by the .env make run wrote: started if stopped.
+        return local_cluster_url(base_dir / "var")
     if explicit:
         return explicit
     if _reachable("127.0.0.1", 5432):
         return DEFAULT_URL
     return local_cluster_url(base_dir / "var")
+
+
+DEV_ENV_HEADER = "# Written by `make run` for local development"
+DEV_ENV = f"""{DEV_ENV_HEADER} (once: edit it freely; `make clean`
+# removes it while this line is first). It lets manage.py run in any shell in this checkout
+# without extra variables; variables set in the environment win over it. Not for production:
+# it turns DJANGO_DEBUG on.
+DJANGO_DEBUG=1
+DATABASE_URL={{database_url}}
+"""
+
+
+def write_dev_env(path: Path, database_url: str) -> bool:
+    """Write the development .env unless there is one already (never overwritten)."""
+    try:
+        with open(path, "x") as handle:
+            handle.write(DEV_ENV.format(database_url=database_url))
+    except FileExistsError:
+        return False
+    return True
+
+
+def forget_dev_env(path: Path) -> bool:
+    """Remove the .env that write_dev_env wrote; one that says otherwise is the user's."""
+    try:
+        if not path.read_text().startswith(DEV_ENV_HEADER):
+            return False
+    except FileNotFoundError:
+        return False
+    path.unlink()
+    return True
 
 
 def main(argv: list[str]) -> int:
@@ -129,8 +169,18 @@ def main(argv: list[str]) -> int:
         elif command == "stop":
             stopped = stop_local_cluster(BASE_DIR / "var")
             print("Stopped the local PostgreSQL cluster." if stopped else "Nothing to stop.")
+        elif command == "write-env" and len(argv) == 3:
+            if write_dev_env(BASE_DIR / ".env", argv[2]):
+                print("Wrote .env (DJANGO_DEBUG=1 and DATABASE_URL) for manage.py in any shell.")
+        elif command == "forget-env":
+            if forget_dev_env(BASE_DIR / ".env"):
+                print("Removed the .env that make run wrote.")
         else:
-            print(f"usage: python -m config.devdb [url|stop], not {command!r}", file=sys.stderr)
+            print(
+                "usage: python -m config.devdb [url|stop|write-env URL|forget-env], "
+                f"not {' '.join(argv[1:])!r}",
+                file=sys.stderr,
+            )
             return 2
     except NoPostgres as exc:
         print(exc, file=sys.stderr)

@@ -107,3 +107,44 @@ def test_a_project_local_cluster_is_created_started_and_stopped(developer_tmp):
         )
         stopped = subprocess.run(stop, capture_output=True, text=True, env=env, check=False)
     assert stopped.stdout.strip() == "True", stopped.stderr
+
+
+def test_make_run_writes_a_development_env_once_and_make_clean_removes_only_that(
+    monkeypatch, tmp_path
+):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    env_file = tmp_path / ".env"
+    assert devdb.write_dev_env(env_file, "postgres://postgres@127.0.0.1:5432/catalog")
+    assert "DJANGO_DEBUG=1\n" in env_file.read_text()
+    assert devdb.database_url(tmp_path) == "postgres://postgres@127.0.0.1:5432/catalog"
+    # Written once: a second run, or an edit, keeps what is there.
+    env_file.write_text(env_file.read_text() + "VECTORS_EMBED_BATCH=8\n")
+    assert not devdb.write_dev_env(env_file, "postgres://other@h:1/x")
+    assert "VECTORS_EMBED_BATCH=8" in env_file.read_text()
+
+    assert devdb.forget_dev_env(env_file)
+    assert not env_file.exists()
+    env_file.write_text("DJANGO_SECRET_KEY=mine\n")  # the user's own: kept
+    assert not devdb.forget_dev_env(env_file)
+    assert env_file.read_text() == "DJANGO_SECRET_KEY=mine\n"
+
+
+def test_manage_py_in_another_shell_reads_the_development_env(tmp_path):
+    """After make run, `manage.py help` works with no variables set (here in a copy of the
+    project's settings folder, so that the checkout's own .env is not touched)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "QDRANT_"))}
+    env.pop("DATABASE_URL", None)
+    env_file = tmp_path / ".env"
+    devdb.write_dev_env(env_file, "postgres://postgres@127.0.0.1:5432/catalog")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "help"],
+        cwd=PROJECT_DIR,
+        env=env | {"DJANGO_ENV_FILE": str(env_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for command in ("sync_vectors", "reconcile_vectors", "import_products", "load_demo"):
+        assert command in result.stdout

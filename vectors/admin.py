@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from catalog.admin import ProductAdmin, image_tag
 from catalog.models import Product
+from config.text import counted
 from vectors.embedders import needs_image
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
@@ -92,6 +93,6 @@ class ProductWithVectorsAdmin(ProductAdmin):
         count = request_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(
             request,
-            f"{count} product(s) queued for the vector sync (manage.py sync_vectors).",
+            f"{counted(count, 'product')} queued for the vector sync (manage.py sync_vectors).",
             messages.SUCCESS,
         )

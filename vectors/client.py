@@ -183,6 +183,10 @@ class GuardedClient:
     def delete_collection(self, collection_name: str) -> bool:
         return self._call("delete_collection", collection_name)
 
+    def update_collection_metadata(self, collection_name: str, metadata: dict[str, Any]) -> bool:
+        """Merge `metadata` into the collection's own (a None value removes a key)."""
+        return self._call("update_collection", collection_name=collection_name, metadata=metadata)
+
     def create_payload_index(
         self, collection_name: str, field_name: str, field_schema: Any, **options: Any
     ) -> models.UpdateResult:

@@ -19,6 +19,7 @@ from vectors.exceptions import (
     CollectionNotFound,
     VectorStoreError,
 )
+from vectors.fill import new_generation
 from vectors.points import PAYLOAD_INDEXES
 
 LEGACY_STORE_NOTICE = (
@@ -194,6 +195,8 @@ def _create_collection(*, client: GuardedClient, config: QdrantConfig, name: str
         replication_factor=config.replication_factor,
         write_consistency_factor=config.write_consistency_factor,
         quantization_config=_quantization(config),
+        # Tells the catalog that this collection is new and must be filled (vectors/fill.py).
+        metadata=new_generation(),
     )
 
 

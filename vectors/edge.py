@@ -5,7 +5,8 @@ indexes, a write-ahead log, mmap storage. It has shards, not collections, so `Ed
 gives the rest of the project the methods and return types it uses with a server:
 
     QDRANT_PATH/
-        collections/<name>/   one Edge shard per collection (products_v1, products_v2, ...)
+        collections/<name>/   one Edge shard per collection (products_v1, products_v2, ...),
+                              and catalog_metadata.json: the collection's metadata
         aliases.json          {"products": "products_v1"}, replaced atomically
 
 Filters, payload index schemas and points are translated both ways (ids come back as
@@ -46,6 +47,7 @@ logger = logging.getLogger(__name__)
 COLLECTIONS_DIR = "collections"
 TEMP_SEGMENTS_DIR = "temp_segments"  # inside a shard: index builds under way
 ALIASES_FILE = "aliases.json"
+METADATA_FILE = "catalog_metadata.json"  # a collection's metadata (Edge keeps none)
 # Written by qdrant-client's local mode, which held embedded stores before Qdrant Edge.
 LEGACY_FILES = ("meta.json", "collection")
 NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -396,6 +398,7 @@ class EdgeStore:
         vectors_config: models.VectorParams,
         on_disk_payload: bool | None = None,
         quantization_config: Any = None,
+        metadata: dict[str, Any] | None = None,
         **ignored: Any,  # shards, replication: a server's concerns
     ) -> bool:
         path = self._dir(collection_name)
@@ -437,7 +440,36 @@ class EdgeStore:
             shutil.rmtree(path)
         with edge_errors(self.label):
             self._shards[collection_name] = edge.EdgeShard.create(str(path), edge_config)
+            if metadata:
+                self._write_metadata(path, metadata)
         return True
+
+    def update_collection(
+        self, collection_name: str, metadata: dict[str, Any] | None = None, **ignored: Any
+    ) -> bool:
+        """Only the collection's metadata (merged, a None value removes its key, as on a
+        server); Edge's other settings are fixed at creation."""
+        path = self._dir(self._physical(collection_name))
+        if not (path / "edge_config.json").exists():
+            raise CollectionNotFound(f"{self.label}: Collection `{collection_name}` not found")
+        merged = {**self._metadata(path), **(metadata or {})}
+        with edge_errors(self.label):
+            self._write_metadata(path, {k: v for k, v in merged.items() if v is not None})
+        return True
+
+    @staticmethod
+    def _metadata(path: Path) -> dict[str, Any]:
+        # Qdrant Edge keeps no metadata of its own: a file of ours beside its config.
+        try:
+            return json.loads((path / METADATA_FILE).read_text())
+        except FileNotFoundError:
+            return {}
+
+    @staticmethod
+    def _write_metadata(path: Path, metadata: dict[str, Any]) -> None:
+        temporary = path / f".{METADATA_FILE}.tmp"
+        temporary.write_text(json.dumps(metadata, sort_keys=True))
+        os.replace(temporary, path / METADATA_FILE)
 
     def delete_collection(self, collection_name: str) -> bool:
         path = self._dir(collection_name)
@@ -511,6 +543,7 @@ class EdgeStore:
                     flush_interval_sec=5,
                 ),
                 quantization_config=quantization,
+                metadata=self._metadata(self._dir(name)) or None,
             ),
         )
 

@@ -28,6 +28,7 @@ from vectors.collection import create_physical, resolve_collection
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder
 from vectors.exceptions import AliasAlreadySwapped, VectorStoreError
+from vectors.fill import mark_filled
 from vectors.reconcile import reconcile
 from vectors.sync import SyncReport, request_resync, write_products
 
@@ -114,6 +115,8 @@ def reindex(
     new = next_version_name(client=client, name=config.collection)
     report = ReindexReport(old=old, new=new)
     create_physical(client=client, config=config, name=new)
+    # This fills the new version itself: the sync must not queue the catalog for it.
+    mark_filled(client=client, collection=new)
 
     since = _database_now()
     _fill(

@@ -48,10 +48,12 @@ from django.utils import timezone
 from catalog.models import Product, ProductChange
 from config.errors import describe
 from config.processes import holder_is_gone, this_process
+from config.text import counted
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
+from vectors.fill import fill_if_new
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
 from vectors.preparer import Preparer
 from vectors.preparer import available as can_prepare_ahead
@@ -85,6 +87,8 @@ class SyncReport:
     # retry on a timer; their next change (a new image_url) brings them back.
     without_image: int = 0
     batches: int = 0
+    # Products queued because the collection was new to the catalog (vectors/fill.py).
+    filled: int = 0
 
     @property
     def products(self) -> int:
@@ -102,8 +106,13 @@ class SyncReport:
         no_image = (
             f", {self.without_image:,} without image (not indexed)" if self.without_image else ""
         )
-        return (
-            f"Synced {self.products:,} products: {self.embedded:,} embedded, "
+        new = (
+            f"The collection was new to this catalog: {self.filled:,} queued to fill it. "
+            if self.filled
+            else ""
+        )
+        return new + (
+            f"Synced {counted(self.products, 'product')}: {self.embedded:,} embedded, "
             f"{self.payload_updated:,} payload updates, {self.deleted:,} deleted, "
             f"{len(self.failed):,} failed{set_aside}{no_image}."
         )
@@ -116,6 +125,7 @@ class SyncReport:
         self.set_aside += other.set_aside
         self.without_image += other.without_image
         self.batches += other.batches
+        self.filled += other.filled
 
 
 def _queue_for_embedding(product_ids: list, **fields) -> None:
@@ -164,7 +174,7 @@ def set_aside_notice() -> str | None:
     )[:3]
     shown = "".join(f"\n  {reason[:300]}" for reason in reasons)
     return (
-        f"{count:,} product(s) set aside after {MAX_ATTEMPTS} failed sync attempts; once "
+        f"{counted(count, 'product')} set aside after {MAX_ATTEMPTS} failed sync attempts; once "
         f"the cause is fixed, run manage.py sync_vectors --retry-set-aside. Reasons:{shown}"
     )
 
@@ -590,6 +600,9 @@ def sync_pending(
     transaction (whose writes a second session could not see)."""
     total = SyncReport()
     unindexed = 0
+    total.filled = fill_if_new(
+        client=client, config=config, needs_image=getattr(embedder, "needs_image", True)
+    )
     _take_over_dead_leases()
     holder = this_process()
     if (

@@ -51,6 +51,7 @@ class QdrantStandIn(LoopbackHTTPServer):
             params[key] = stored.get(key) or 1
         params["on_disk_payload"] = stored.get("on_disk_payload", False)
         info["config"]["quantization_config"] = stored.get("quantization_config")
+        info["config"]["metadata"] = stored.get("metadata")
         info["payload_schema"] = copy.deepcopy(stored["payload_schema"])
         return info
 
@@ -88,6 +89,10 @@ class QdrantStandIn(LoopbackHTTPServer):
             del self.collections[name]
             self.aliases = {a: c for a, c in self.aliases.items() if c != name}
             return 200, True
+        if method == "PATCH" and suffix is None:
+            metadata = {**(self.collections[name].get("metadata") or {}), **body["metadata"]}
+            self.collections[name]["metadata"] = {k: v for k, v in metadata.items() if v}
+            return 200, True
         if method == "PUT" and suffix == "/index":
             schema = body["field_schema"]
             data_type = schema["type"] if isinstance(schema, dict) else schema
@@ -119,7 +124,7 @@ class QdrantStandIn(LoopbackHTTPServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_PUT = do_POST = do_DELETE = _respond
+            do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = _respond
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -65,7 +65,7 @@ def test_resync_action_queues_the_selected_products(admin_client, indexed):
         {"action": "resync_vectors", "_selected_action": [str(indexed[0].pk), str(indexed[2].pk)]},
         follow=True,
     )
-    assert "2 product(s) queued for the vector sync" in response.content.decode()
+    assert "2 products queued for the vector sync" in response.content.decode()
     queued = ProductChange.objects.get()
     assert queued.needs_embedding
     assert sorted(queued.product_ids) == sorted([indexed[0].pk, indexed[2].pk])

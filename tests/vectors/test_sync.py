@@ -149,7 +149,7 @@ def test_sync_command_reports_and_exits_non_zero_on_failures(qdrant, collection,
     make_product()
     make_product(title="???", description="")
     out, err = StringIO(), StringIO()
-    with pytest.raises(CommandError, match=r"1 product\(s\) could not be synced"):
+    with pytest.raises(CommandError, match=r"1 product could not be synced"):
         call_command("sync_vectors", stdout=out, stderr=err)
     assert out.getvalue().startswith(
         "Synced 2 products: 1 embedded, 0 payload updates, 0 deleted, 1 failed."
@@ -266,7 +266,7 @@ def test_watch_mode_delivers_changes_as_they_come_and_stops_on_sigterm(tmp_path,
             product_url="https://s.example/w1",
         )
         line = worker.stdout.readline()  # blocks until the worker has delivered it
-        assert line.startswith("Synced 1 products: 1 embedded")
+        assert line.startswith("Synced 1 product: 1 embedded")
         assert pending_count() == 0
     finally:
         worker.send_signal(signal.SIGTERM)

@@ -145,14 +145,14 @@ def test_after_max_attempts_a_change_is_set_aside_and_shown(
     err = StringIO()
     call_command("sync_vectors", stdout=StringIO(), stderr=err)
     assert err.getvalue().startswith(
-        "1 product(s) set aside after 10 failed sync attempts; once the cause is fixed, run "
+        "1 product set aside after 10 failed sync attempts; once the cause is fixed, run "
         f"manage.py sync_vectors --retry-set-aside. Reasons:\n  {product.pk}: RuntimeError: "
         "cannot build this payload"
     )
     out = StringIO()
     with pytest.raises(CommandError, match="differ in 1 place"):  # its point is missing
         call_command("reconcile_vectors", stdout=out, stderr=StringIO())
-    assert "1 product(s) set aside after 10 failed sync attempts" in out.getvalue()
+    assert "1 product set aside after 10 failed sync attempts" in out.getvalue()
 
     # Fixed, then retried on request.
     poisoned.clear()

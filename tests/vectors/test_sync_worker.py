@@ -84,7 +84,7 @@ def test_watch_survives_its_database_connection_being_terminated(settings, tmp_p
     try:
         lines.wait_for("Watching the product change log")
         new_product("before")
-        lines.wait_for("Synced 1 products: 1 embedded")
+        lines.wait_for("Synced 1 product: 1 embedded")
 
         with connection.cursor() as cursor:  # what a PostgreSQL restart does to a client
             cursor.execute(
@@ -96,7 +96,7 @@ def test_watch_survives_its_database_connection_being_terminated(settings, tmp_p
         new_product("after")
         warning = lines.wait_for("Database unavailable:")
         assert "retrying in" in warning
-        lines.wait_for("Synced 1 products: 1 embedded")
+        lines.wait_for("Synced 1 product: 1 embedded")
         assert pending_count() == 0
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -131,7 +131,8 @@ def test_sigterm_stops_a_backlog_within_one_batch(settings, tmp_path):
     assert before - after <= 2 * batch, (before, after)
     assert after > 0
     assert worker.returncode == 0, err
-    assert f"Stopped; {after:,} product(s) stay queued." in out
+    stay = "product stays" if after == 1 else "products stay"
+    assert f"Stopped; {after:,} {stay} queued." in out
 
 
 def test_commands_and_pages_that_do_not_use_qdrant_do_not_import_it(settings, tmp_path):

@@ -2,6 +2,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import (
     LEGACY_STORE_NOTICE,
@@ -112,7 +113,8 @@ class Command(BaseCommand):
         where = f" (alias of {state.physical_name!r})" if state.via_alias else ""
         return (
             f"collection {state.name!r}{where} in {config.label} "
-            f"({config.vector_size}-dim {config.distance.lower()}, {state.points_count} points)"
+            f"({config.vector_size}-dim {config.distance.lower()}, "
+            f"{counted(state.points_count or 0, 'point')})"
         )
 
     def _say(self, message: str, style=None) -> None:

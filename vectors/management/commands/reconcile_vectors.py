@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.progress import Progress
+from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
@@ -56,7 +57,8 @@ class Command(BaseCommand):
     def _summary(report: ReconcileReport) -> str:
         verb = "Repaired" if report.fixed and report.drift else "Found"
         return (
-            f"Checked {report.products:,} products and {report.points:,} points. {verb}: "
+            f"Checked {counted(report.products, 'product')} and "
+            f"{counted(report.points, 'point')}. {verb}: "
             f"{report.missing:,} missing, {report.stale:,} stale, {report.orphans:,} orphan "
             "point(s)."
         )

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from config.progress import Progress
+from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         fate = "dropped" if report.dropped_old else "kept"
         self.stdout.write(
             f"'{config.collection}' now points at '{report.new}' (was {old}, {fate}): "
-            f"{report.filled.embedded:,} products embedded, {report.replayed:,} replayed, "
+            f"{counted(report.filled.embedded, 'product')} embedded, {report.replayed:,} replayed, "
             f"{len(report.filled.failed):,} failed (queued for sync_vectors)."
         )
         if report.removed_legacy_store:

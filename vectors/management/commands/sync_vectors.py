@@ -6,6 +6,7 @@ from django.db import InterfaceError, OperationalError, connections
 
 from config.errors import first_line
 from config.progress import Progress
+from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
 from vectors.conf import qdrant_config
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         if verbose:
             self.stdout.write(report.summary())
             if self.stopping:
-                self.stdout.write(f"Stopped; {pending_count():,} product(s) stay queued.")
+                self.stdout.write(f"Stopped; {queued(pending_count())}.")
         # Delivered nothing? An index build may still be due: one a kill interrupted.
         backlog = 0 if report.products or self.stopping else self._unindexed(config)
         if backlog and verbose:
@@ -173,8 +174,7 @@ class Command(BaseCommand):
             except StoreDiskFull as exc:
                 # No use retrying in seconds: space must be freed first.
                 raise CommandError(
-                    f"{exc} {pending_count():,} product(s) stay queued; run sync_vectors again "
-                    "once there is room."
+                    f"{exc} {queued(pending_count())}; run sync_vectors again once there is room."
                 ) from exc
             except VectorStoreUnavailable as exc:
                 if attempt == RETRIES:
@@ -255,9 +255,13 @@ class Command(BaseCommand):
         for product_id, reason in list(report.failed.items())[:10]:
             self.stderr.write(f"not synced: product {product_id}: {reason}")
         message = (
-            f"{len(report.failed)} product(s) could not be synced; they stay queued and are "
+            f"{counted(len(report.failed), 'product')} could not be synced; queued again and "
             f"retried later with a growing delay, then set aside after {MAX_ATTEMPTS} attempts."
         )
         if fatal:
             raise CommandError(message)
         self.stderr.write(message)
+
+
+def queued(count: int) -> str:
+    return f"{counted(count, 'product')} {'stays' if count == 1 else 'stay'} queued"

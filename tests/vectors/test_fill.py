@@ -1,0 +1,189 @@
+"""A collection that does not hold the catalog fills itself (vectors/fill.py): a new
+store, a recreated collection, one from before generations; never twice, never after a
+re-index."""
+
+import shutil
+import threading
+
+import pytest
+from django.db import connection
+
+from catalog.models import ProductChange
+from tests.helpers import run_manage
+from tests.vectors.test_sync_worker import worker_env
+from tests.vectors.test_web_owner import product
+from vectors import fill
+from vectors.client import get_qdrant_client
+from vectors.collection import collection_ensure
+from vectors.conf import qdrant_config
+from vectors.embedders import get_embedder
+from vectors.models import FilledCollection
+from vectors.reconcile import reconcile
+from vectors.reindex import reindex
+from vectors.sync import sync_pending
+
+pytestmark = pytest.mark.django_db
+
+
+def sync(qdrant, config):
+    return sync_pending(client=qdrant, config=config, embedder=get_embedder())
+
+
+def point_ids(qdrant, config) -> set[str]:
+    points, _ = qdrant.scroll(config.collection, limit=1000, with_payload=False)
+    return {str(point.id) for point in points}
+
+
+@pytest.fixture
+def synced_long_ago(make_product):
+    """A catalog whose changes were all delivered, to some other store: nothing queued."""
+    products = [make_product(title=f"Linen shirt {k}") for k in range(4)]
+    products.append(make_product(title="No photo yet", image_url=""))
+    ProductChange.objects.all().delete()
+    return products
+
+
+def test_a_new_collection_fills_itself_from_the_catalog(qdrant, config, synced_long_ago):
+    collection_ensure(client=qdrant, config=config)
+    report = sync(qdrant, config)
+    # The hashing stand-in embeds a product without a photo too (by its words).
+    assert report.filled == 5
+    assert report.embedded == 5
+    assert "new to this catalog: 5 queued to fill it" in report.summary()
+    assert point_ids(qdrant, config) == {str(p.pk) for p in synced_long_ago}
+
+    again = sync(qdrant, config)
+    assert (again.filled, again.products) == (0, 0)
+    assert not ProductChange.objects.exists()
+
+
+def test_products_already_queued_are_not_queued_twice(
+    qdrant, config, synced_long_ago, make_product
+):
+    fresh = [make_product(title=f"New coat {k}") for k in range(3)]  # queued by the triggers
+    collection_ensure(client=qdrant, config=config)
+    report = sync(qdrant, config)
+    assert report.filled == 5
+    assert report.embedded == 8
+    assert {str(p.pk) for p in fresh} <= point_ids(qdrant, config)
+
+
+def test_a_recreated_collection_is_filled_again(qdrant, config, synced_long_ago):
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    collection_ensure(client=qdrant, config=config, recreate=True)
+    assert point_ids(qdrant, config) == set()
+
+    report = sync(qdrant, config)
+    assert report.filled == 5
+    assert len(point_ids(qdrant, config)) == 5
+
+
+def forget_generation(qdrant, config) -> None:
+    """As a collection made before collections carried one."""
+    physical = qdrant.get_aliases().aliases[0].collection_name
+    qdrant.update_collection_metadata(physical, {fill.GENERATION: None})
+    fill._known_filled.clear()
+
+
+def test_a_complete_collection_from_before_generations_is_tagged_not_refilled(
+    qdrant, config, synced_long_ago
+):
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    forget_generation(qdrant, config)
+    assert fill.GENERATION not in (qdrant.get_collection(config.collection).config.metadata or {})
+
+    report = sync(qdrant, config)
+    assert (report.filled, report.products) == (0, 0)
+    generation = qdrant.get_collection(config.collection).config.metadata[fill.GENERATION]
+    assert FilledCollection.objects.filter(generation=generation, queued=0).exists()
+
+
+def test_an_incomplete_collection_from_before_generations_gets_what_it_lacks(
+    qdrant, config, synced_long_ago
+):
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    lost = str(synced_long_ago[0].pk)
+    qdrant.delete(collection_name=config.collection, points_selector=[lost])
+    forget_generation(qdrant, config)
+
+    report = sync(qdrant, config)
+    # Every product is queued as a payload change: the missing one is embedded, the
+    # others only get their payload rewritten.
+    assert report.filled == 5
+    assert (report.embedded, report.payload_updated) == (1, 4)
+    assert lost in point_ids(qdrant, config)
+
+
+def test_a_reindexed_version_is_not_filled_again(qdrant, config, synced_long_ago):
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    reindex(client=qdrant, config=config, embedder=get_embedder())
+    report = sync(qdrant, config)
+    assert (report.filled, report.products) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_fill_it_once(qdrant, config, synced_long_ago):
+    collection_ensure(client=qdrant, config=config)
+    fill._known_filled.clear()
+    queued, start = [], threading.Barrier(2)
+
+    def worker():
+        start.wait()
+        try:
+            queued.append(fill.fill_if_new(client=qdrant, config=config))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(queued) == [0, 5]
+    assert sum(len(change.product_ids) for change in ProductChange.objects.all()) == 5
+
+
+def test_moving_to_a_server_fills_the_server(settings, tmp_path, synced_long_ago, make_product):
+    """From the embedded engine to a server (qdrant-client's API standing in for it), while
+    the shop keeps changing products: the new collection is filled, not only the changes."""
+    settings.QDRANT = {**settings.QDRANT, "URL": "", "HOST": "", "PATH": str(tmp_path / "q")}
+    embedded, config = get_qdrant_client(), qdrant_config()
+    collection_ensure(client=embedded, config=config)
+    sync(embedded, config)
+    assert len(point_ids(embedded, config)) == 5
+
+    settings.QDRANT = {**settings.QDRANT, "PATH": ":memory:"}
+    server, config = get_qdrant_client(), qdrant_config()
+    collection_ensure(client=server, config=config)
+    edited = synced_long_ago[1]
+    edited.title = "Linen shirt, now in blue"
+    edited.save()  # one change reaches the server before anything else
+    sync(server, config)
+    assert point_ids(server, config) == {str(p.pk) for p in synced_long_ago}
+    report = reconcile(client=server, collection=config.collection, embedder=get_embedder())
+    assert report.drift == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(settings, tmp_path):
+    """`make clean && make run` with the database kept (a shared PostgreSQL): the demo
+    import finds every product unchanged, yet the new store ends with all of them."""
+    env = worker_env(settings, tmp_path)
+    for k in range(30):
+        product(f"p{k}", f"Wool coat number {k}")
+    for command in ("ensure_qdrant_collection", "sync_vectors"):
+        assert run_manage(command, env=env).returncode == 0
+    assert not ProductChange.objects.exists()
+
+    shutil.rmtree(tmp_path / "qdrant")  # make clean
+    assert run_manage("ensure_qdrant_collection", env=env).returncode == 0
+    synced = run_manage("sync_vectors", env=env)
+    assert synced.returncode == 0, synced.stderr
+    assert "The collection was new to this catalog: 30 queued to fill it." in synced.stdout
+    assert "Synced 30 products: 30 embedded" in synced.stdout
+    checked = run_manage("reconcile_vectors", env=env)
+    assert checked.returncode == 0, checked.stdout

@@ -19,18 +19,14 @@ otherwise.
 
 from __future__ import annotations
 
-import logging
 import uuid
 
 from django.db import IntegrityError, connection, transaction
 
 from catalog.models import Product, ProductChange
-from config.text import counted
 from vectors.client import GuardedClient
 from vectors.conf import QdrantConfig
 from vectors.models import FilledCollection
-
-logger = logging.getLogger(__name__)
 
 GENERATION = "catalog_generation"
 
@@ -72,12 +68,6 @@ def fill_if_new(*, client: GuardedClient, config: QdrantConfig, needs_image: boo
     except IntegrityError:
         queued = 0  # filled already, by this process earlier or by another one
     _known_filled.add(generation)
-    if queued:
-        logger.info(
-            "Qdrant collection %r is new to this catalog: %s queued to fill it.",
-            physical,
-            counted(queued, "product"),
-        )
     return queued
 
 

@@ -51,7 +51,7 @@ from config.processes import holder_is_gone, this_process
 from config.text import counted
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
-from vectors.embedders import Embedder, EmbedFailure
+from vectors.embedders import Embedder, EmbedFailure, needs_image
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
 from vectors.fill import fill_if_new
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
@@ -601,7 +601,7 @@ def sync_pending(
     total = SyncReport()
     unindexed = 0
     total.filled = fill_if_new(
-        client=client, config=config, needs_image=getattr(embedder, "needs_image", True)
+        client=client, config=config, needs_image=needs_image(getattr(embedder, "name", ""))
     )
     _take_over_dead_leases()
     holder = this_process()

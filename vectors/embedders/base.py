@@ -35,8 +35,6 @@ class Embedder(Protocol):
     # then embeds in a second process while this one writes (vectors.preparer). An ONNX
     # Runtime session does not (its thread pool stays behind in the parent).
     fork_safe: bool
-    # True when a product without an image URL cannot be embedded (it then has no point).
-    needs_image: bool
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         """One L2-normalised float32 vector (or a failure) per product, in order."""

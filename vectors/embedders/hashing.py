@@ -31,7 +31,6 @@ def _features(text: str) -> list[str]:
 class HashingTextEmbedder:
     name = "hashing"
     fork_safe = True  # pure Python and numpy
-    needs_image = False  # it embeds the words
 
     def __init__(self, *, dimension: int):
         self.dimension = dimension

@@ -48,7 +48,6 @@ class FashionSiglipEmbedder:
     name = "fashion-siglip"
     # Its ONNX Runtime session's threads would not survive a fork; next to the model's own
     # cost, the sync's Python and Qdrant writes are small anyway.
-    needs_image = True
     fork_safe = False
 
     def __init__(

@@ -163,7 +163,7 @@ def _summary_line(summary: ImportSummary) -> str:
         f"{summary.rejected:,} rejected",
     ]
     if summary.skipped:
-        reasons = ", ".join(f"{n:,} {why}" for why, n in summary.skipped.most_common())
+        reasons = ", ".join(f"{why}: {n:,}" for why, n in summary.skipped.most_common())
         parts.append(f"{summary.skipped.total():,} skipped ({reasons})")
     if summary.pruned is not None:
         parts.append(f"{summary.pruned:,} pruned")

@@ -72,6 +72,10 @@ class Product(models.Model):
             # only this index (see catalog/admin/).
             models.Index(fields=["created_at", "id"], name="catalog_prod_created_at_idx"),
             models.Index(fields=["price"], name="catalog_prod_price_idx"),
+            # Products without an image (few): counted by /healthz every few seconds.
+            models.Index(
+                fields=["id"], condition=Q(image_url=""), name="catalog_prod_no_image_idx"
+            ),
         ]
         constraints = [
             # external_id first: the same uniqueness, and the index also answers a lookup

@@ -13,7 +13,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from config.errors import first_line
-from vectors.health import disk_status, qdrant_status
+from vectors.health import disk_status, qdrant_status, sync_status
+
+
+def _sync_status(points: int) -> dict[str, Any]:
+    try:
+        return sync_status(points)
+    except DatabaseError as exc:  # PostgreSQL went away since its check
+        return {"ok": False, "error": first_line(exc)}
 
 
 def postgresql_status() -> dict[str, Any]:
@@ -41,11 +48,15 @@ def _why_no_connection(exc: Exception) -> str:
 @require_safe
 def healthz(request):
     """503 "unavailable" when search would not work; 200 "degraded" when it works but
-    product changes cannot reach it (an embedded store's disk is low: taking the only web
-    process out of a load balancer's rotation would not help); else 200 "ok"."""
+    answers from a store that is behind or incomplete (the sync lags, points are missing)
+    or that product changes cannot reach (an embedded store's disk is low): taking a web
+    process out of a load balancer's rotation would not help; else 200 "ok"."""
     checks = {"postgresql": postgresql_status(), "qdrant": qdrant_status()}
     healthy = all(check["ok"] for check in checks.values())
+    if healthy:
+        checks["sync"] = _sync_status(checks["qdrant"]["points"])
     if (disk := disk_status()) is not None:
         checks["disk"] = disk
-    status = "unavailable" if not healthy else "ok" if disk is None or disk["ok"] else "degraded"
+    degraded = any(not checks[name]["ok"] for name in ("sync", "disk") if name in checks)
+    status = "unavailable" if not healthy else "degraded" if degraded else "ok"
     return JsonResponse({"status": status, **checks}, status=200 if healthy else 503)

@@ -166,6 +166,9 @@ VECTORS_EMBED_BATCH = env.int("VECTORS_EMBED_BATCH", default=16)
 # worker runs inside the deployment's network).
 VECTORS_IMAGE_TIMEOUT = env.float("VECTORS_IMAGE_TIMEOUT", default=10.0)
 VECTORS_IMAGE_ALLOW_PRIVATE = env.bool("VECTORS_IMAGE_ALLOW_PRIVATE", default=False)
+# /healthz says "degraded" when the oldest change waiting for the sync (not one waiting out
+# a retry delay) is older than this many seconds.
+VECTORS_HEALTH_MAX_LAG = env.int("VECTORS_HEALTH_MAX_LAG", default=600)
 
 # ------------------------------------------------------------------------------
 # Product import (manage.py import_products)

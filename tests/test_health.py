@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.db import connection
+from django.db.models.functions import Now
 
 from tests.helpers import closed_port
 from vectors.client import get_qdrant_client
@@ -45,6 +48,7 @@ def test_healthy_when_postgres_and_the_collection_are_up(client, ensured_qdrant)
             "collection_ok": True,
             "points": 0,
         },
+        "sync": {"ok": True, "points": 0, "products": 0, "queued": 0},
     }
 
 
@@ -96,3 +100,58 @@ def test_healthz_is_not_redirected_to_https(client, ensured_qdrant, settings):
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/admin/login/").status_code == 301
+
+
+@pytest.mark.django_db
+def test_degraded_when_the_sync_lags_and_ok_once_it_caught_up(client, ensured_qdrant, settings):
+    from catalog.models import ProductChange
+    from vectors.embedders import get_embedder
+    from vectors.sync import sync_pending
+
+    product = _product()
+    ProductChange.objects.update(changed_at=Now() - timedelta(minutes=11))
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == "degraded"
+    assert body["sync"]["ok"] is False
+    assert body["sync"]["queued"] == 1
+    assert body["sync"]["oldest_pending_seconds"] >= 660
+    assert "is a sync_vectors worker running?" in body["sync"]["error"]
+
+    settings.VECTORS_HEALTH_MAX_LAG = 3600
+    assert client.get("/healthz").json()["status"] == "ok"
+
+    sync_pending(client=ensured_qdrant, config=qdrant_config(), embedder=get_embedder())
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["sync"] == {"ok": True, "points": 1, "products": 1, "queued": 0}
+    assert ensured_qdrant.retrieve("products", [str(product.pk)])
+
+
+@pytest.mark.django_db
+def test_degraded_when_points_are_missing_beyond_the_queue(client, ensured_qdrant):
+    from vectors.embedders import get_embedder
+    from vectors.sync import sync_pending
+
+    products = [_product(k) for k in range(3)]
+    sync_pending(client=ensured_qdrant, config=qdrant_config(), embedder=get_embedder())
+    ensured_qdrant.delete(collection_name="products", points_selector=[str(products[0].pk)])
+    body = client.get("/healthz").json()
+    assert body["status"] == "degraded"
+    assert body["sync"]["error"] == (
+        "Qdrant holds 2 points for 3 products that should have one (queued ones left out): "
+        "run manage.py reconcile_vectors --fix"
+    )
+
+
+def _product(k: int = 0):
+    from catalog.models import Product
+
+    return Product.objects.create(
+        store_id="s",
+        external_id=f"e{k}",
+        title=f"Linen shirt {k}",
+        price="10.00",
+        product_url=f"https://s.example/{k}",
+    )

@@ -7,11 +7,13 @@ of start-up that commands which never touch Qdrant should not pay."""
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from catalog.admin import ProductAdmin, image_tag
+from catalog.admin.paging import FastChangeList
 from catalog.models import Product
 from config.text import counted
 from vectors.embedders import needs_image
@@ -24,6 +26,37 @@ PANEL_SIZE = 8
 # index on product_ids, and each log row it finds holds at most ProductChange.MAX_IDS ids to
 # re-check: the same cost per product whatever is pending.
 PENDING_ATTEMPTS = RawSQL("catalog_product_sync_status(catalog_product.id)", [])
+
+
+class ChangeListWithPoints(FastChangeList):
+    """The product list, asking Qdrant once per page which of its rows have a point: a
+    product with nothing queued is "indexed" only if it does (a new or restored store, a
+    lost point), never on the change log's word alone."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        mark_points(self.result_list)
+
+
+def mark_points(products) -> None:
+    """Set `has_point` on the products with nothing queued: True or False from one Qdrant
+    call for the page, None when Qdrant cannot say."""
+    from vectors.client import get_qdrant_client
+    from vectors.conf import qdrant_config
+
+    settled = [p for p in products if getattr(p, "pending_attempts", None) is None]
+    if not settled:
+        return
+    try:
+        config = qdrant_config()
+        points = get_qdrant_client().retrieve(
+            config.collection, [str(p.pk) for p in settled], with_payload=False
+        )
+    except (VectorStoreError, ImproperlyConfigured):
+        return  # has_point stays unset: "unknown"; the page itself still works
+    found = {str(point.id) for point in points}
+    for product in settled:
+        product.has_point = str(product.pk) in found
 
 
 # The one registration of the product admin: catalog/admin/ defines ProductAdmin (and does
@@ -41,6 +74,9 @@ class ProductWithVectorsAdmin(ProductAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(pending_attempts=PENDING_ATTEMPTS)
 
+    def get_changelist(self, request, **kwargs):
+        return ChangeListWithPoints
+
     @admin.display(description="vector")
     def vector_status(self, obj: Product) -> str:
         attempts = getattr(obj, "pending_attempts", None)
@@ -48,7 +84,10 @@ class ProductWithVectorsAdmin(ProductAdmin):
             # With an image model, a product without an image has no point by design.
             if not obj.image_url and needs_image(settings.VECTORS_EMBEDDER):
                 return "no image"
-            return "indexed"
+            # Nothing queued: indexed only if Qdrant has the point (ChangeListWithPoints).
+            return {True: "indexed", False: "missing (reconcile_vectors --fix)"}.get(
+                getattr(obj, "has_point", None), "unknown (Qdrant unavailable)"
+            )
         if attempts < 0:
             return "failed (set aside)"
         return "pending" if attempts == 0 else f"retrying ({attempts} failed)"

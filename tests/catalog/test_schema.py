@@ -108,6 +108,7 @@ def test_named_indexes_serve_lookups_admin_search_filters_and_ordering():
         "catalog_prod_currency_idx": "btree (currency)",
         "catalog_prod_created_at_idx": "btree (created_at, id)",
         "catalog_prod_price_idx": "btree (price)",
+        "catalog_prod_no_image_idx": "btree (id) WHERE ((image_url)::text = ''::text)",
     }
 
 

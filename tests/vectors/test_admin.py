@@ -93,8 +93,24 @@ def test_a_product_without_image_is_shown_as_such_with_an_image_model(settings, 
 
     product = make_product(image_url="")
     product.pending_attempts = None  # delivered: nothing waiting in the log
+    product.has_point = True  # as the list page found in Qdrant
     status = admin.site._registry[Product].vector_status
     assert status(product) == "indexed"  # the text stand-in embeds it
     settings.VECTORS_EMBEDDER = "fashion-siglip"
     assert status(product) == "no image"
     assert Product.objects.annotate(s=PENDING_ATTEMPTS).get(pk=product.pk).s == 0  # logged
+
+
+def test_indexed_only_where_qdrant_has_the_point(admin_client, indexed, qdrant, config):
+    """Nothing queued is not enough: a lost point (a new or restored store) says so."""
+    qdrant.delete(collection_name=config.collection, points_selector=[str(indexed[0].pk)])
+    content = admin_client.get(CHANGELIST).content.decode()
+    assert content.count("missing (reconcile_vectors --fix)") == 1
+    assert content.count(">indexed<") == 2
+
+
+def test_the_list_works_and_says_unknown_when_qdrant_cannot_answer(admin_client, indexed, settings):
+    settings.QDRANT = {**settings.QDRANT, "URL": "http://127.0.0.1:9", "PATH": "", "TIMEOUT": "1"}
+    response = admin_client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert response.content.decode().count("unknown (Qdrant unavailable)") == 3

@@ -33,3 +33,12 @@ def on_starting(server):
     except (WrongProcessModel, ImproperlyConfigured) as exc:
         sys.stderr.write(f"Refusing to start: {exc}\n")
         sys.exit(1)
+
+
+def child_exit(server, worker):
+    # prometheus_client's multiprocess mode (several workers, with a Qdrant server): a
+    # worker's live gauges go with it (vectors/metrics.py).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

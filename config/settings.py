@@ -170,6 +170,11 @@ VECTORS_IMAGE_ALLOW_PRIVATE = env.bool("VECTORS_IMAGE_ALLOW_PRIVATE", default=Fa
 # a retry delay) is older than this many seconds.
 VECTORS_HEALTH_MAX_LAG = env.int("VECTORS_HEALTH_MAX_LAG", default=600)
 
+# GET /metrics (Prometheus) answers a bearer token or the listed addresses/networks only;
+# with neither set it is not served at all (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+
 # ------------------------------------------------------------------------------
 # Product import (manage.py import_products)
 # ------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ from django.urls import path
 
 from catalog.demo.views import demo_image
 from config.health import healthz
-from vectors.views import similar
+from vectors.views import metrics, similar
 
 admin.site.site_header = "Fashion catalog"
 admin.site.site_title = "Fashion catalog"
@@ -12,6 +12,7 @@ admin.site.index_title = "Catalog administration"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/products/<uuid:product_id>/similar", similar, name="similar-products"),
     path("demo/images/<str:name>.svg", demo_image, name="demo-image"),
 ]

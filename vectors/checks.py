@@ -69,6 +69,28 @@ def check_embedder_setting(app_configs=None, **kwargs):
     ]
 
 
+@register()
+def check_metrics_settings(app_configs=None, **kwargs):
+    """METRICS_ALLOWED_IPS: each entry an address or a network (CIDR)."""
+    import ipaddress
+
+    from django.conf import settings
+
+    errors = []
+    for entry in getattr(settings, "METRICS_ALLOWED_IPS", []):
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"METRICS_ALLOWED_IPS holds {entry!r}, which is no address or network.",
+                    hint="Use addresses or networks such as 10.0.0.5 or 10.0.0.0/8.",
+                    id="vectors.E021",
+                )
+            )
+    return errors
+
+
 @register("qdrant", deploy=True)
 def check_embedder_dimension(app_configs=None, **kwargs):
     """Loads the model once (so only under --deploy): its vectors must fit the collection."""

@@ -14,3 +14,29 @@ class FilledCollection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection} ({self.generation})"
+
+
+class SyncTotals(models.Model):
+    """What every sync so far delivered and failed, in one row that every worker adds to
+    with the batch's own transaction: /metrics' counters, the same whichever process is
+    scraped (vectors/metrics.py)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    delivered = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    set_aside = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "sync totals"
+
+    def __str__(self) -> str:
+        return f"{self.delivered:,} delivered, {self.failed:,} failed"
+
+
+ADD_TO_TOTALS = """
+INSERT INTO vectors_synctotals (id, delivered, failed, set_aside) VALUES (1, %s, %s, %s)
+ON CONFLICT (id) DO UPDATE SET
+    delivered = vectors_synctotals.delivered + EXCLUDED.delivered,
+    failed = vectors_synctotals.failed + EXCLUDED.failed,
+    set_aside = vectors_synctotals.set_aside + EXCLUDED.set_aside
+"""

@@ -54,6 +54,8 @@ from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure, needs_image
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
 from vectors.fill import fill_if_new
+from vectors.metrics import EMBED_SECONDS
+from vectors.models import ADD_TO_TOTALS
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
 from vectors.preparer import Preparer
 from vectors.preparer import available as can_prepare_ahead
@@ -407,7 +409,8 @@ def _read_rows(ids: list[UUID]) -> dict[UUID, dict]:
 
 
 def _embed(embedder: Embedder, rows: list[dict]) -> dict[UUID, Any]:
-    vectors = embedder.embed([embedder_input(row) for row in rows])
+    with EMBED_SECONDS.labels(getattr(embedder, "name", "?")).time():
+        vectors = embedder.embed([embedder_input(row) for row in rows])
     return {row["id"]: vector for row, vector in zip(rows, vectors, strict=True)}
 
 
@@ -532,6 +535,9 @@ def _deliver_batch(
             attempts = 1 + max(claim.attempts for claim in batch.claims)
             report.set_aside = _requeue(report.failed, attempts)
         ProductChange.objects.filter(lease=batch.lease).delete()
+        with connection.cursor() as cursor:  # /metrics' counters, every worker's
+            delivered = report.products - len(report.failed)
+            cursor.execute(ADD_TO_TOTALS, [delivered, len(report.failed), report.set_aside])
     report.batches = 1
     return report
 

@@ -1,10 +1,11 @@
-"""GET /api/products/<uuid>/similar — JSON for the shop front."""
+"""GET /api/products/<uuid>/similar — JSON for the shop front; GET /metrics for Prometheus."""
 
 import logging
 
 from django import forms
+from django.conf import settings
 from django.db import OperationalError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
 from catalog.models import Product
@@ -36,6 +37,13 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 def similar(request, product_id):
     # Imported here: the URLconf imports this module for every request, and search brings
     # qdrant_client, which requests that never search should not pay for.
+    from vectors.metrics import SEARCH_SECONDS
+
+    with SEARCH_SECONDS.time():
+        return _similar(request, product_id)
+
+
+def _similar(request, product_id):
     from vectors.search import similar_products
 
     query = SimilarQuery(request.GET)
@@ -78,3 +86,24 @@ def similar(request, product_id):
             ]
         }
     )
+
+
+@require_safe
+def metrics(request):
+    """Prometheus' text format, for METRICS_TOKEN (Authorization: Bearer) or a client in
+    METRICS_ALLOWED_IPS (the connection's own address: a forwarded header could be forged);
+    404 when neither is set, so that it is never public by default."""
+    token, networks = settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS
+    if not token and not networks:
+        return _error(404, "not found")
+    from vectors.metrics import allowed, exposition
+
+    if not allowed(
+        authorization=request.headers.get("Authorization", ""),
+        address=request.META.get("REMOTE_ADDR", ""),
+        token=token,
+        networks=networks,
+    ):
+        return _error(403, "a bearer token or an allowed address is needed")
+    body, content_type = exposition()
+    return HttpResponse(body, content_type=content_type)

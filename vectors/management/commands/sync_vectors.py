@@ -65,6 +65,13 @@ class Command(BaseCommand):
             "later). A server indexes by itself.",
         )
         parser.add_argument(
+            "--metrics-bind",
+            metavar="HOST:PORT",
+            help="With --watch, serve this worker's Prometheus metrics (its embedder "
+            "latencies, and the pipeline's state) on HOST:PORT, without authentication: a "
+            "private address only (127.0.0.1:9101, or the compose network's).",
+        )
+        parser.add_argument(
             "--retry-set-aside",
             action="store_true",
             help=f"First queue again the changes set aside after {MAX_ATTEMPTS} failed attempts "
@@ -88,6 +95,8 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot load the embedder: {exc}") from exc
         verbose = options["verbosity"] >= 1
         if options["watch"]:
+            if options["metrics_bind"]:
+                self._serve_metrics(options["metrics_bind"])
             self._watch(config, embedder, options)
             return
         progress = Progress(self.stderr, label="sync", enabled=verbose)
@@ -128,6 +137,18 @@ class Command(BaseCommand):
                 ) from exc
         self._report_set_aside()
         self._report_failures(report)
+
+    def _serve_metrics(self, bind: str) -> None:
+        from prometheus_client import start_http_server
+
+        host, _, port = bind.rpartition(":")
+        if not host or not port.isdigit():
+            raise CommandError(f"--metrics-bind wants HOST:PORT, not {bind!r}.")
+        try:
+            start_http_server(int(port), addr=host.strip("[]"))
+        except OSError as exc:
+            raise CommandError(f"Cannot serve metrics on {bind}: {exc.strerror or exc}.") from exc
+        self.stdout.write(f"Serving Prometheus metrics on http://{bind}/metrics.")
 
     def _owner_syncs(self, config) -> bool:
         """Beside a web server that owns the embedded store and syncs it (make run): say so

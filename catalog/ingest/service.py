@@ -18,6 +18,7 @@ from catalog.ingest.writer import (
     store_has_products,
     write_batch,
 )
+from config.text import counted
 
 DEFAULT_BATCH_SIZE = 2000
 # Imports that add or remove this many rows refresh the planner's statistics afterwards.
@@ -200,7 +201,10 @@ def _why_not_prune(summary: ImportSummary, incomplete: str | None, unnamed: int)
     if incomplete:
         return incomplete
     if unnamed:
-        return f"{unnamed} rejected record(s) have no external_id, so they cannot be kept"
+        return (
+            f"{counted(unnamed, 'rejected record')} {'has' if unnamed == 1 else 'have'} no "
+            "external_id, so they cannot be kept"
+        )
     if summary.created + summary.updated + summary.unchanged == 0:
         return "the feed has no valid product; refusing to empty the store"
     return None

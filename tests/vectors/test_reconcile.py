@@ -34,7 +34,7 @@ def test_in_step_means_no_drift(synced):
     out, error = reconcile()
     assert error is None
     assert out.startswith(
-        "Checked 7 products and 7 points. Found: 0 missing, 0 stale, 0 orphan point(s)."
+        "Checked 7 products and 7 points. Found: 0 missing, 0 stale, 0 orphan points."
     )
 
 
@@ -49,17 +49,17 @@ def test_finds_and_fixes_missing_stale_and_orphan_points(qdrant, config, synced)
     ProductChange.objects.all().delete()
 
     out, error = reconcile()
-    assert str(error) == "PostgreSQL and Qdrant differ in 3 place(s); run with --fix."
-    assert "Found: 1 missing, 1 stale, 1 orphan point(s)." in out
+    assert str(error) == "PostgreSQL and Qdrant differ in 3 places; run with --fix."
+    assert "Found: 1 missing, 1 stale, 1 orphan point." in out
     assert f"  missing: {missing.pk}" in out
     assert f"  orphans: {orphan}" in out
 
     out, error = reconcile("--fix")
     assert error is None
-    assert "Repaired: 1 missing, 1 stale, 1 orphan point(s)." in out
+    assert "Repaired: 1 missing, 1 stale, 1 orphan point." in out
     out, error = reconcile()
     assert error is None
-    assert "Found: 0 missing, 0 stale, 0 orphan point(s)." in out
+    assert "Found: 0 missing, 0 stale, 0 orphan points." in out
     assert qdrant.retrieve(config.collection, [str(stale.pk)])[0].payload["price"] == float(
         stale.price
     )

@@ -12,6 +12,7 @@ from catalog.ingest.service import DEFAULT_BATCH_SIZE, ImportSummary, product_im
 from catalog.ingest.sources import FORMATS, open_feed
 from catalog.ingest.validate import CURRENCY, clean_store_id
 from config.progress import Progress
+from config.text import counted
 
 
 class Command(BaseCommand):
@@ -151,7 +152,7 @@ class Command(BaseCommand):
             )
         if summary.rejected:
             where = f" (see {options['errors']})" if options["errors"] else ""
-            raise CommandError(f"{summary.rejected} record(s) rejected{where}.")
+            raise CommandError(f"{counted(summary.rejected, 'record')} rejected{where}.")
 
 
 def _summary_line(summary: ImportSummary) -> str:

@@ -294,7 +294,7 @@ def test_each_bad_value_is_a_named_rejection_and_the_rest_is_saved(shop, run_imp
     )
     shop.routes[STORE_PATH] = lambda q: (200, {}, page if q.get("page") == "1" else b"[]")
     result = run_import(shop.base + STORE_PATH)
-    assert str(result.error) == "6 record(s) rejected."
+    assert str(result.error) == "6 records rejected."
     assert "Traceback" not in result.err
     assert set(stored()) == {"1", "2", "3"}
     rejected = [line for line in result.err.splitlines() if line.startswith("rejected")]

@@ -2,6 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import resolve_collection
 from vectors.conf import qdrant_config
@@ -38,5 +39,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{what} the index of {physical!r} in {time.monotonic() - started:.1f}s: "
             f"{info.indexed_vectors_count:,} of {info.points_count:,} vectors in the HNSW "
-            f"graph, {info.segments_count} segment(s)."
+            f"graph, {counted(info.segments_count or 0, 'segment')}."
         )

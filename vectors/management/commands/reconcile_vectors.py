@@ -50,7 +50,7 @@ class Command(BaseCommand):
             self.stdout.write(notice)
         if report.drift and not report.fixed:
             raise CommandError(
-                f"PostgreSQL and Qdrant differ in {report.drift} place(s); run with --fix."
+                f"PostgreSQL and Qdrant differ in {counted(report.drift, 'place')}; run with --fix."
             )
 
     @staticmethod
@@ -59,6 +59,6 @@ class Command(BaseCommand):
         return (
             f"Checked {counted(report.products, 'product')} and "
             f"{counted(report.points, 'point')}. {verb}: "
-            f"{report.missing:,} missing, {report.stale:,} stale, {report.orphans:,} orphan "
-            "point(s)."
+            f"{report.missing:,} missing, {report.stale:,} stale, "
+            f"{counted(report.orphans, 'orphan point')}."
         )

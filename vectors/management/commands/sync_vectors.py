@@ -85,7 +85,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         if options["retry_set_aside"]:
-            self.stdout.write(f"Queued {retry_set_aside():,} set-aside change(s) again.")
+            self.stdout.write(f"Queued {counted(retry_set_aside(), 'set-aside change')} again.")
         config = qdrant_config()
         if self._owner_syncs(config):
             return

@@ -7,9 +7,9 @@ collection carries a generation in its metadata, written when it is created, and
 PostgreSQL remembers which generations it has filled (FilledCollection). Each sync starts
 by comparing the two: a generation the catalog has not filled gets every product queued
 (the embedder decides which it can embed: the hashing stand-in needs no image), in the
-change log's own rows of at most MAX_IDS ids, by one SQL statement,
-so that the normal sync delivers them in bounded batches. Products already in the log are
-left to their entries (a fresh import queues them itself).
+change log's own rows of at most MAX_IDS ids, by one SQL statement, so that the normal
+sync delivers them in bounded batches. Products already in the log are left to their
+entries (a fresh import queues them itself).
 
 A collection made before generations existed is tagged when first seen; it is counted as
 filled when it holds at least as many points as the catalog has products that should have
@@ -91,9 +91,9 @@ def _queued() -> int:
     return pending_count()
 
 
-# Products that no log row names, MAX_IDS to a row in id order. The log's
-# products are gathered once (a hash anti-join): bounded by the server's work_mem, spilled
-# to disk beyond it, never held in this process.
+# Products that no log row names, MAX_IDS to a row in id order. The log's products are
+# gathered once (a hash anti-join): bounded by the server's work_mem, spilled to disk
+# beyond it, never held in this process.
 QUEUE_UNQUEUED = """
 WITH logged AS (
     SELECT DISTINCT unnest(product_ids) AS id FROM catalog_productchange

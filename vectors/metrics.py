@@ -5,7 +5,7 @@ the queue, its oldest change, what was set aside, and the sync's running totals 
 PostgreSQL by every worker), so any process answers the same. Latencies are histograms of
 the process that measured them: similar-products requests in the web process, embedder
 calls wherever the embedding runs (the web process on an embedded store; the worker,
-`sync_vectors --watch --metrics-port N`, with a server). Several gunicorn workers share
+`sync_vectors --watch --metrics-bind HOST:PORT`, with a server). Several gunicorn workers share
 their histograms through prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR).
 """
 

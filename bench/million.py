@@ -220,11 +220,13 @@ def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
         "by price range": lambda p: {
             "price_min": p.price * Decimal("0.85"),
             "price_max": p.price * Decimal("1.15"),
+            "currency": p.currency,
         },
         "by store and price": lambda p: {
             "store_id": p.store_id,
             "price_min": p.price * Decimal("0.85"),
             "price_max": p.price * Decimal("1.15"),
+            "currency": p.currency,
         },
     }
     results = {}

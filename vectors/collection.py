@@ -205,7 +205,7 @@ def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -
     included."""
     _create_collection(client=client, config=config, name=name)
     if client.engine != "memory":
-        _add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
+        add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
 
 
 def _create(*, client: GuardedClient, config: QdrantConfig) -> None:
@@ -238,7 +238,7 @@ def _drop(*, client: GuardedClient, config: QdrantConfig, physical: str) -> None
             client.delete_collection(leftover)
 
 
-def _add_payload_indexes(*, client: GuardedClient, physical: str, fields: list[str]) -> None:
+def add_payload_indexes(*, client: GuardedClient, physical: str, fields: list[str]) -> None:
     for field_name in fields:
         client.create_payload_index(
             collection_name=physical,
@@ -274,7 +274,7 @@ def collection_ensure(
         )
     indexes_added = state.missing_indexes
     if indexes_added:
-        _add_payload_indexes(client=client, physical=state.physical_name, fields=indexes_added)
+        add_payload_indexes(client=client, physical=state.physical_name, fields=indexes_added)
         state = collection_inspect(client=client, config=config, physical=state.physical_name)
     return EnsureReport(
         state=state,

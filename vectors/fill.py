@@ -27,16 +27,18 @@ from catalog.models import Product, ProductChange
 from vectors.client import GuardedClient
 from vectors.conf import QdrantConfig
 from vectors.models import FilledCollection
+from vectors.points import PAYLOAD_INDEXES, PAYLOAD_VERSION
 
 GENERATION = "catalog_generation"
+PAYLOAD = "catalog_payload_version"  # PAYLOAD_VERSION of the payloads its points hold
 
 # Generations this process has seen filled: a sync loop polls every few seconds.
 _known_filled: set[str] = set()
 
 
-def new_generation() -> dict[str, str]:
+def new_generation() -> dict[str, str | int]:
     """The metadata a new collection is created with."""
-    return {GENERATION: str(uuid.uuid4())}
+    return {GENERATION: str(uuid.uuid4()), PAYLOAD: PAYLOAD_VERSION}
 
 
 def fill_if_new(*, client: GuardedClient, config: QdrantConfig, needs_image: bool = True) -> int:
@@ -47,7 +49,8 @@ def fill_if_new(*, client: GuardedClient, config: QdrantConfig, needs_image: boo
     from vectors.collection import resolve_collection
 
     info = client.get_collection(config.collection)
-    generation = (info.config.metadata or {}).get(GENERATION)
+    metadata = info.config.metadata or {}
+    generation = metadata.get(GENERATION)
     if generation is not None and generation in _known_filled:
         return 0
     physical = resolve_collection(client=client, name=config.collection) or config.collection
@@ -67,8 +70,24 @@ def fill_if_new(*, client: GuardedClient, config: QdrantConfig, needs_image: boo
                 FilledCollection.objects.filter(generation=generation).update(queued=queued)
     except IntegrityError:
         queued = 0  # filled already, by this process earlier or by another one
+    if metadata.get(PAYLOAD, 1) < PAYLOAD_VERSION:
+        queued += _upgrade_payloads(client=client, physical=physical, info=info, queued=queued)
     _known_filled.add(generation)
     return queued
+
+
+def _upgrade_payloads(*, client: GuardedClient, physical: str, info, queued: int) -> int:
+    """Points written before PAYLOAD gained a field: its payload index added, and every
+    product queued as a payload change (unless just queued in full), so that filters on the
+    new field find them all. Returns how many were queued."""
+    from vectors.collection import add_payload_indexes
+
+    missing = [name for name in PAYLOAD_INDEXES if name not in (info.payload_schema or {})]
+    if missing and client.engine != "memory":
+        add_payload_indexes(client=client, physical=physical, fields=missing)
+    rewritten = 0 if queued else _queue_unqueued_products(embed=False)
+    client.update_collection_metadata(physical, {PAYLOAD: PAYLOAD_VERSION})
+    return rewritten
 
 
 def mark_filled(*, client: GuardedClient, collection: str) -> None:

@@ -40,6 +40,8 @@ PAYLOAD = (
         models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
     ),
     PayloadField("price", "price", float, models.PayloadSchemaType.FLOAT),
+    # Price filters compare prices in one currency (vectors/search.py).
+    PayloadField("currency", "currency", _same, models.PayloadSchemaType.KEYWORD),
     # Indexed for filters, but no similarity search filters on it: without its payload-aware
     # HNSW links a 200k-point segment builds in 18-29 % less time (engine alone, 3 builds each).
     PayloadField(
@@ -50,6 +52,9 @@ PAYLOAD = (
     ),
 )
 PAYLOAD_INDEXES: dict[str, Any] = {field.name: field.index for field in PAYLOAD}
+# Raised whenever PAYLOAD gains a field: a collection whose metadata holds a lower version
+# gets every point's payload rewritten by the next sync (vectors/fill.py). 2: currency.
+PAYLOAD_VERSION = 2
 PAYLOAD_COLUMNS = tuple(field.column for field in PAYLOAD)
 EMBEDDING_COLUMNS = ("image_url", "title", "description")
 # The product columns the vector index needs, read in one query.

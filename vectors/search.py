@@ -36,12 +36,17 @@ def similar_filter(
     store_id: str | None = None,
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
+    currency: str | None = None,
 ) -> models.Filter:
-    """Other products than `exclude`, of this store, in this price range."""
+    """Other products than `exclude`, of this store, in this price range of `currency`
+    (a price range always means one currency: 100-300 USD is not 100-300 JPY)."""
     must: list[models.Condition] = []
     if store_id:
         must.append(models.FieldCondition(key="store_id", match=models.MatchValue(value=store_id)))
     if price_min is not None or price_max is not None:
+        if not currency:
+            raise ValueError("A price range needs its currency.")
+        must.append(models.FieldCondition(key="currency", match=models.MatchValue(value=currency)))
         must.append(
             models.FieldCondition(
                 key="price",
@@ -88,13 +93,15 @@ def similar_products(
     store_id: str | None = None,
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
+    currency: str | None = None,
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
     """The products whose vectors are nearest to this one's, best first, the product itself
-    excluded. Points whose product was deleted meanwhile (not yet synced) are skipped.
-    Raises Product.DoesNotExist for a product PostgreSQL does not have, ProductNotIndexed
-    for one without a point yet.
+    excluded. Points whose product was deleted meanwhile (not yet synced) are skipped. A
+    price range compares prices in `currency`, by default the product's own. Raises
+    Product.DoesNotExist for a product PostgreSQL does not have, ProductNotIndexed for one
+    without a point yet.
 
     One query to PostgreSQL when the product is indexed (the results and the product
     itself, unordered: the similar-products endpoint is the API's hot path)."""
@@ -106,13 +113,20 @@ def similar_products(
         if not Product.objects.filter(pk=point_id).exists():
             raise Product.DoesNotExist(f"No product {point_id}.")
         raise ProductNotIndexed(f"Product {point_id} has no vector yet; run sync_vectors.")
+    price_filtered = price_min is not None or price_max is not None
+    if price_filtered and not currency:
+        currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
     hits = client.query_points(
         collection_name=config.collection,
         query=found[0].vector,
         query_filter=similar_filter(
-            exclude=point_id, store_id=store_id, price_min=price_min, price_max=price_max
+            exclude=point_id,
+            store_id=store_id,
+            price_min=price_min,
+            price_max=price_max,
+            currency=currency,
         ),
-        search_params=search_params(price_filtered=price_min is not None or price_max is not None),
+        search_params=search_params(price_filtered=price_filtered),
         # A few spare: a point may outlive its product until the next sync.
         limit=limit + min(limit, 10),
         with_payload=False,
@@ -131,3 +145,11 @@ def similar_products(
         if row is not None:
             results.append(SimilarProduct(*row, score=hit.score))
     return results[:limit]
+
+
+def _currency_of(product_id: str) -> str:
+    """A point written before payloads held the currency (its rewrite is queued)."""
+    currency = Product.objects.filter(pk=product_id).values_list("currency", flat=True).first()
+    if currency is None:
+        raise Product.DoesNotExist(f"No product {product_id}.")
+    return currency

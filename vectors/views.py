@@ -20,6 +20,8 @@ class SimilarQuery(forms.Form):
     store_id = forms.CharField(max_length=100, required=False)
     price_min = forms.DecimalField(min_value=0, max_digits=10, decimal_places=2, required=False)
     price_max = forms.DecimalField(min_value=0, max_digits=10, decimal_places=2, required=False)
+    # The currency of price_min/price_max (ISO 4217); the product's own by default.
+    currency = forms.RegexField(regex=r"^[A-Z]{3}$", required=False)
 
     def clean(self):
         data = super().clean()
@@ -57,6 +59,7 @@ def _similar(request, product_id):
             store_id=params["store_id"] or None,
             price_min=params["price_min"],
             price_max=params["price_max"],
+            currency=params["currency"] or None,
         )
     except Product.DoesNotExist:
         return _error(404, "no such product")

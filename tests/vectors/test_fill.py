@@ -13,7 +13,7 @@ from tests.helpers import run_manage
 from tests.vectors.test_sync_worker import worker_env
 from tests.vectors.test_web_owner import product
 from vectors import fill
-from vectors.client import get_qdrant_client
+from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
@@ -187,3 +187,34 @@ def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(se
     assert "Synced 30 products: 30 embedded" in synced.stdout
     checked = run_manage("reconcile_vectors", env=env)
     assert checked.returncode == 0, checked.stdout
+
+
+def test_points_written_before_the_currency_get_it_from_the_next_sync(
+    qdrant, config, synced_long_ago
+):
+    """A collection whose metadata holds an older payload version: every point's payload
+    is rewritten once (no embedding), so that currency filters find them all."""
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    physical = qdrant.get_aliases().aliases[0].collection_name
+    ids = [str(p.pk) for p in synced_long_ago]
+    old = qdrant.retrieve(config.collection, ids, with_vectors=True)
+    qdrant.upsert(
+        config.collection,
+        [
+            models.PointStruct(
+                id=point.id,
+                vector=point.vector,
+                payload={k: v for k, v in point.payload.items() if k != "currency"},
+            )
+            for point in old
+        ],
+    )
+    qdrant.update_collection_metadata(physical, {fill.PAYLOAD: 1})
+    fill._known_filled.clear()
+
+    report = sync(qdrant, config)
+    assert (report.filled, report.embedded, report.payload_updated) == (5, 0, 5)
+    assert {p.payload["currency"] for p in qdrant.retrieve(config.collection, ids)} == {"EUR"}
+    assert qdrant.get_collection(config.collection).config.metadata[fill.PAYLOAD] == 2
+    assert sync(qdrant, config).products == 0

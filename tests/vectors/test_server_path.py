@@ -15,6 +15,7 @@ INDEX_REQUESTS = {
     "product_id": "uuid",
     "store_id": {"type": "keyword", "is_tenant": True},
     "price": "float",
+    "currency": "keyword",
     "created_at": {"type": "datetime", "enable_hnsw": False},
 }
 
@@ -45,7 +46,7 @@ def test_creates_the_collection_with_the_spec_and_requests_every_payload_index(s
     assert output.splitlines() == [
         f"Created collection 'products' (alias of 'products_v1') in Qdrant at {server.url} "
         "(768-dim cosine, 0 points).",
-        "Added payload indexes: product_id, store_id, price, created_at.",
+        "Added payload indexes: product_id, store_id, price, currency, created_at.",
     ]
     created = server.collections["products_v1"]
     assert created["vectors"] == {"size": 768, "distance": "Cosine"}

@@ -125,3 +125,32 @@ def test_api_503_when_qdrant_is_down(client, make_product, settings):
     response = client.get(f"/api/products/{make_product().pk}/similar")
     assert response.status_code == 503
     assert response.json() == {"error": "similar products are unavailable right now"}
+
+
+def test_a_price_range_means_the_products_currency(catalog, qdrant, config, make_product):
+    """100-300 USD is not 100-300 JPY: a range compares prices in one currency, by default
+    the product's own; another can be asked for."""
+    yen = make_product(title="Linen shirt, Tokyo cut", price="70.00", currency="JPY")
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    in_eur = similar_products(catalog["shirt"].pk, price_min=50, price_max=100)
+    assert set(titles(in_eur)) == {"White linen shirt", "Linen shirt with pocket"}
+    in_jpy = similar_products(catalog["shirt"].pk, price_min=50, price_max=100, currency="JPY")
+    assert titles(in_jpy) == [yen.title]
+    assert titles(similar_products(catalog["shirt"].pk)).count(yen.title) == 1  # no range
+
+
+def test_api_takes_a_currency_and_refuses_a_malformed_one(client, catalog):
+    path, _ = url(catalog["shirt"])
+    answer = client.get(path, {"price_min": 50, "price_max": 100, "currency": "USD"})
+    assert answer.status_code == 200
+    assert answer.json()["results"] == []
+    bad = client.get(path, {"price_min": 50, "currency": "usd"})
+    assert bad.status_code == 400
+    assert "currency" in bad.json()["fields"]
+
+
+def test_a_currency_change_reaches_the_payload(catalog, qdrant, config):
+    Product.objects.filter(pk=catalog["boots"].pk).update(currency="USD")
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    (point,) = qdrant.retrieve(config.collection, [str(catalog["boots"].pk)])
+    assert point.payload["currency"] == "USD"

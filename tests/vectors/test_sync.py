@@ -60,6 +60,7 @@ def expected_points() -> dict[str, dict]:
             "product_id": str(p.pk),
             "store_id": p.store_id,
             "price": float(p.price),
+            "currency": p.currency,
             "created_at": p.created_at.isoformat(),
         }
         for p in Product.objects.all()

@@ -109,7 +109,8 @@ class SyncReport:
             f", {self.without_image:,} without image (not indexed)" if self.without_image else ""
         )
         new = (
-            f"The collection was new to this catalog: {self.filled:,} queued to fill it. "
+            f"Queued {counted(self.filled, 'product')} the collection lacked (new to this catalog) "
+            "or held in an older form. "
             if self.filled
             else ""
         )

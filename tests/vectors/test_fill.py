@@ -49,7 +49,7 @@ def test_a_new_collection_fills_itself_from_the_catalog(qdrant, config, synced_l
     # The hashing stand-in embeds a product without a photo too (by its words).
     assert report.filled == 5
     assert report.embedded == 5
-    assert "new to this catalog: 5 queued to fill it" in report.summary()
+    assert "Queued 5 products the collection lacked" in report.summary()
     assert point_ids(qdrant, config) == {str(p.pk) for p in synced_long_ago}
 
     again = sync(qdrant, config)
@@ -183,7 +183,7 @@ def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(se
     assert run_manage("ensure_qdrant_collection", env=env).returncode == 0
     synced = run_manage("sync_vectors", env=env)
     assert synced.returncode == 0, synced.stderr
-    assert "The collection was new to this catalog: 30 queued to fill it." in synced.stdout
+    assert "Queued 30 products the collection lacked (new to this catalog)" in synced.stdout
     assert "Synced 30 products: 30 embedded" in synced.stdout
     checked = run_manage("reconcile_vectors", env=env)
     assert checked.returncode == 0, checked.stdout

@@ -21,24 +21,28 @@ def alive(pid: Any) -> bool:
     return True
 
 
-def start_time(pid: int) -> str:
-    """When process `pid` started, in clock ticks after boot (Linux's /proc; '' elsewhere):
-    tells the process that took something from a later one that got the same pid."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    # Field 22; the command name (field 2) may hold spaces and parentheses, hence rsplit.
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def parent_of(pid: int) -> int | None:
-    """Process `pid`'s parent (Linux's /proc; None elsewhere or when it has ended)."""
+def _stat_after_name(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (field 3 first), or None where
+    there is no such file (another system, or the process has ended). The name (field 2)
+    may hold spaces and parentheses, hence rsplit on the last one."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[1])  # field 4
+    return stat.rsplit(")", 1)[1].split()
+
+
+def start_time(pid: int) -> str:
+    """When process `pid` started, in clock ticks after boot (Linux's /proc; '' elsewhere):
+    tells the process that took something from a later one that got the same pid."""
+    fields = _stat_after_name(pid)
+    return fields[19] if fields else ""  # field 22
+
+
+def parent_of(pid: int) -> int | None:
+    """Process `pid`'s parent (Linux's /proc; None elsewhere or when it has ended)."""
+    fields = _stat_after_name(pid)
+    return int(fields[1]) if fields else None  # field 4
 
 
 def this_process() -> str:

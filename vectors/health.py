@@ -61,19 +61,27 @@ def disk_status() -> dict[str, Any] | None:
 # make every poll read them all): the queue is then "at least" that big.
 LOG_ROWS_READ = 10_000
 
-SYNC_STATE = """
+# Shared with /metrics (vectors/metrics.py), so that health and alerts agree on them: the
+# catalog's products (the per-store counts), and the age of the oldest change due for the
+# sync (not one waiting out a retry delay, nor one set aside).
+PRODUCTS_SQL = "(SELECT coalesce(sum(product_count), 0)::bigint FROM catalog_store)"
+OLDEST_DUE_SQL = """(
+    SELECT extract(epoch FROM now() - changed_at) FROM catalog_productchange
+    WHERE set_aside_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1
+)"""
+
+SYNC_STATE = f"""
 SELECT
-    (SELECT coalesce(sum(product_count), 0)::bigint FROM catalog_store),
+    {PRODUCTS_SQL},
     (SELECT count(*) FROM catalog_product WHERE image_url = ''),
-    (SELECT extract(epoch FROM now() - changed_at) FROM catalog_productchange
-      WHERE set_aside_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1),
+    {OLDEST_DUE_SQL},
     head.queued,
     head.log_rows
 FROM (
     SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint AS queued, count(*) AS log_rows
     FROM (SELECT product_ids FROM catalog_productchange ORDER BY id LIMIT %s) AS log
 ) AS head
-"""
+"""  # noqa: S608 - constants only
 
 
 def sync_status(points: int) -> dict[str, Any]:

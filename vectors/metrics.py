@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from vectors.health import OLDEST_DUE_SQL, PRODUCTS_SQL
+
 SEARCH_SECONDS = Histogram(
     "catalog_similar_request_seconds",
     "Similar-products API requests, the whole view (PostgreSQL and Qdrant).",
@@ -35,11 +37,10 @@ EMBED_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
-STATE = """
+STATE = f"""
 SELECT
-    (SELECT coalesce(sum(product_count), 0)::bigint FROM catalog_store),
-    (SELECT extract(epoch FROM now() - changed_at) FROM catalog_productchange
-      WHERE set_aside_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1),
+    {PRODUCTS_SQL},
+    {OLDEST_DUE_SQL},
     (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM catalog_productchange
       WHERE set_aside_at IS NULL),
     (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM catalog_productchange
@@ -49,7 +50,7 @@ SELECT
     coalesce((SELECT delivered FROM vectors_synctotals WHERE id = 1), 0),
     coalesce((SELECT failed FROM vectors_synctotals WHERE id = 1), 0),
     coalesce((SELECT set_aside FROM vectors_synctotals WHERE id = 1), 0)
-"""
+"""  # noqa: S608 - constants only
 
 
 class PipelineCollector:

@@ -96,18 +96,23 @@ def refused(result: subprocess.CompletedProcess, start_of_line: str) -> str:
     return lines[0]
 
 
-def test_gunicorn_refuses_several_workers_on_an_embedded_store(settings, tmp_path):
-    env = worker_env(settings, tmp_path)
-    port = closed_port()
-    result = subprocess.run(
-        [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "3"],
+def run_gunicorn(*args: str, env: dict[str, str], timeout: float = 60):
+    """gunicorn in the foreground, for the refusals that stop it at start."""
+    return subprocess.run(
+        [*GUNICORN, *args],
         cwd=PROJECT_DIR,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_gunicorn_refuses_several_workers_on_an_embedded_store(settings, tmp_path):
+    env = worker_env(settings, tmp_path)
+    port = closed_port()
+    result = run_gunicorn("--bind", f"127.0.0.1:{port}", "--workers", "3", env=env)
     line = refused(result, "Refusing to start")
     assert "3 worker processes" in line
     assert "run one worker with threads" in line
@@ -117,15 +122,7 @@ def test_gunicorn_refuses_several_workers_on_an_embedded_store(settings, tmp_pat
 def test_gunicorn_says_in_one_line_when_the_settings_cannot_load(settings, tmp_path):
     env = worker_env(settings, tmp_path) | {"DJANGO_DEBUG": "0"}
     env.pop("DJANGO_SECRET_KEY", None)
-    result = subprocess.run(
-        [*GUNICORN, "--bind", f"127.0.0.1:{closed_port()}"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_gunicorn("--bind", f"127.0.0.1:{closed_port()}", env=env)
     assert "DJANGO_SECRET_KEY is required" in refused(result, "Refusing to start")
 
 
@@ -136,15 +133,8 @@ def test_a_second_web_process_on_the_store_refuses_to_serve(settings, tmp_path):
     assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
     plain = tmp_path / "plain.conf.py"
     plain.write_text("")
-    result = subprocess.run(
-        [*GUNICORN, "-c", str(plain), "--workers", "2", "--bind", f"127.0.0.1:{closed_port()}"],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    bind = f"127.0.0.1:{closed_port()}"
+    result = run_gunicorn("-c", str(plain), "--workers", "2", "--bind", bind, env=env, timeout=90)
     line = refused(result, "Refusing to serve")
     assert "serves embedded Qdrant at" in line
     assert "one web process only" in line

@@ -48,3 +48,8 @@ class FetchError(ImportFailed):
 
 class WorkerCrashed(ImportFailed):
     """The import's reader process died or raised something that could not be sent back."""
+
+
+class ExchangeRatesUnavailable(CatalogError):
+    """A reference-rate file could not be fetched, read or stored; the rates already
+    loaded stay as they were."""

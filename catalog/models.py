@@ -182,3 +182,31 @@ class Store(models.Model):
 
     def __str__(self) -> str:
         return f"{self.store_id} ({self.product_count} products)"
+
+
+class ExchangeRate(models.Model):
+    """One currency's reference rate against the euro on one day, as a central bank
+    published it (`manage.py load_exchange_rates`; the European Central Bank's daily file by
+    default). With PRICE_CONVERSION on, price filters compare across currencies at the
+    newest day's rates (catalog/exchange_rates.py); older days are kept, never guessed away."""
+
+    rate_date = models.DateField("date")
+    currency = models.CharField(max_length=3, validators=[validate_currency_code])
+    # Units of `currency` per euro: 1.0705 USD, 171.94 JPY, 17487.21 IDR.
+    per_euro = models.DecimalField("per euro", max_digits=20, decimal_places=8)
+    source = models.CharField(max_length=200, help_text="Who published the rate.")
+    loaded_at = models.DateTimeField("loaded", auto_now=True, db_default=Now())
+
+    class Meta:
+        ordering = ["-rate_date", "currency"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rate_date", "currency"], name="catalog_exchange_rate_day_currency"
+            ),
+            models.CheckConstraint(
+                condition=Q(per_euro__gt=0), name="catalog_exchange_rate_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"1 EUR = {self.per_euro.normalize():f} {self.currency} on {self.rate_date}"

@@ -176,6 +176,19 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
 
 # ------------------------------------------------------------------------------
+# Prices across currencies (catalog/exchange_rates.py, manage.py load_exchange_rates)
+# ------------------------------------------------------------------------------
+# Off: a price range compares only prices in its own currency. On: prices in every currency
+# the newest loaded rates cover are converted, and answers show the rates' date.
+PRICE_CONVERSION = env.bool("PRICE_CONVERSION", default=False)
+EXCHANGE_RATES_URL = env.str(
+    "EXCHANGE_RATES_URL", default="https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+)
+# `check` warns when the newest rates are older than this (the bank skips weekends and
+# holidays: a week covers the longest gap).
+EXCHANGE_RATES_MAX_AGE_DAYS = env.int("EXCHANGE_RATES_MAX_AGE_DAYS", default=7)
+
+# ------------------------------------------------------------------------------
 # Product import (manage.py import_products)
 # ------------------------------------------------------------------------------
 WOOCOMMERCE_CONSUMER_KEY = env.str("WOOCOMMERCE_CONSUMER_KEY", default="")

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from catalog.admin import ProductAdmin, image_tag
 from catalog.admin.paging import FastChangeList
 from catalog.models import Product
+from catalog.money import price_text
 from config.text import counted
 from vectors.embedders import needs_image
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
@@ -116,7 +117,7 @@ class ProductWithVectorsAdmin(ProductAdmin):
                         image_tag(item.image_url, alt=item.title, size=96),
                         reverse("admin:catalog_product_change", args=[item.id]),
                         item.title,
-                        item.price,
+                        price_text(item.price, item.currency),
                         item.currency,
                         f"{item.score:.2f}",
                     )

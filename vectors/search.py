@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID
 
+from catalog.exchange_rates import RateTable
 from catalog.models import Product
+from catalog.money import rounded
 from vectors.client import GuardedClient, get_qdrant_client, models
 from vectors.conf import QdrantConfig, qdrant_config
 from vectors.exceptions import ProductNotIndexed
@@ -25,6 +27,9 @@ class SimilarProduct:
     image_url: str
     product_url: str
     score: float
+    # The price in the asked currency, where the price filter converted it (PRICE_CONVERSION).
+    converted_price: Decimal | None = None
+    converted_currency: str | None = None
 
 
 SHOWN_FIELDS = ("id", "title", "store_id", "price", "currency", "image_url", "product_url")
@@ -37,26 +42,43 @@ def similar_filter(
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
     currency: str | None = None,
+    rates: RateTable | None = None,
 ) -> models.Filter:
     """Other products than `exclude`, of this store, in this price range of `currency`
-    (a price range always means one currency: 100-300 USD is not 100-300 JPY)."""
+    (a price range always means one currency: 100-300 USD is not 100-300 JPY). With `rates`
+    covering `currency`, the range is converted into each currency the rates cover (one
+    clause each, ~30 for the ECB's table); prices in other currencies are left out."""
     must: list[models.Condition] = []
     if store_id:
         must.append(models.FieldCondition(key="store_id", match=models.MatchValue(value=store_id)))
     if price_min is not None or price_max is not None:
         if not currency:
             raise ValueError("A price range needs its currency.")
-        must.append(models.FieldCondition(key="currency", match=models.MatchValue(value=currency)))
-        must.append(
+        if rates is not None and rates.covers(currency):
+            ranges = list(rates.ranges(price_min, price_max, currency))
+        else:
+            ranges = [(currency, price_min, price_max)]
+        clauses = [_price_range(*each) for each in ranges]
+        if len(clauses) == 1:
+            must.extend(clauses[0].must)
+        else:
+            must.append(models.Filter(should=clauses))
+    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[exclude])])
+
+
+def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> models.Filter:
+    return models.Filter(
+        must=[  # a list: similar_filter() takes these conditions into its own for one currency
+            models.FieldCondition(key="currency", match=models.MatchValue(value=currency)),
             models.FieldCondition(
                 key="price",
                 range=models.Range(
-                    gte=float(price_min) if price_min is not None else None,
-                    lte=float(price_max) if price_max is not None else None,
+                    gte=float(low) if low is not None else None,
+                    lte=float(high) if high is not None else None,
                 ),
-            )
-        )
-    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[exclude])])
+            ),
+        ]
+    )
 
 
 # How many candidates the graph walk keeps (Qdrant's default is the index's ef_construct, 100).
@@ -94,12 +116,14 @@ def similar_products(
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
     currency: str | None = None,
+    rates: RateTable | None = None,
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
     """The products whose vectors are nearest to this one's, best first, the product itself
     excluded. Points whose product was deleted meanwhile (not yet synced) are skipped. A
-    price range compares prices in `currency`, by default the product's own. Raises
+    price range compares prices in `currency`, by default the product's own, and with
+    `rates` (PRICE_CONVERSION) prices in the other currencies they cover too. Raises
     Product.DoesNotExist for a product PostgreSQL does not have, ProductNotIndexed for one
     without a point yet.
 
@@ -125,6 +149,7 @@ def similar_products(
             price_min=price_min,
             price_max=price_max,
             currency=currency,
+            rates=rates,
         ),
         search_params=search_params(price_filtered=price_filtered),
         # A few spare: a point may outlive its product until the next sync.
@@ -139,12 +164,26 @@ def similar_products(
     }
     if itself not in shown:  # deleted; its point goes with the next sync
         raise Product.DoesNotExist(f"No product {point_id}.")
+    converting = price_filtered and rates is not None and rates.covers(currency)
     results = []
     for hit in hits:
         row = shown.get(UUID(str(hit.id)))
-        if row is not None:
-            results.append(SimilarProduct(*row, score=hit.score))
+        if row is None:
+            continue
+        found_product = SimilarProduct(*row, score=hit.score)
+        if converting and found_product.currency != currency:
+            found_product = _converted(found_product, rates, currency)
+        results.append(found_product)
     return results[:limit]
+
+
+def _converted(product: SimilarProduct, rates: RateTable, currency: str) -> SimilarProduct:
+    # The filter read the point's currency; PostgreSQL's may have changed since (the sync
+    # rewrites the payload soon) to one the rates do not cover: shown, but not converted.
+    if not rates.covers(product.currency):
+        return product
+    price = rounded(rates.convert(product.price, product.currency, currency), currency)
+    return replace(product, converted_price=price, converted_currency=currency)
 
 
 def _currency_of(product_id: str) -> str:

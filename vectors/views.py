@@ -8,7 +8,9 @@ from django.db import OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
+from catalog.exchange_rates import latest_rates
 from catalog.models import Product
+from catalog.money import price_text
 from config.errors import first_line
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
 
@@ -52,7 +54,9 @@ def _similar(request, product_id):
     if not query.is_valid():
         return _error(400, "invalid parameters", fields=query.errors.get_json_data())
     params = query.cleaned_data
+    price_filtered = params["price_min"] is not None or params["price_max"] is not None
     try:
+        rates = latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
         results = similar_products(
             product_id,
             limit=params["limit"] or 10,
@@ -60,6 +64,7 @@ def _similar(request, product_id):
             price_min=params["price_min"],
             price_max=params["price_max"],
             currency=params["currency"] or None,
+            rates=rates,
         )
     except Product.DoesNotExist:
         return _error(404, "no such product")
@@ -73,22 +78,28 @@ def _similar(request, product_id):
         # PostgreSQL down, or every pooled connection busy for DATABASE_POOL_TIMEOUT.
         logger.warning("similar products for %s: PostgreSQL: %s", product_id, first_line(exc))
         return _error(503, "similar products are unavailable right now")
-    return JsonResponse(
-        {
-            "results": [
-                {
-                    "id": str(item.id),
-                    "title": item.title,
-                    "price": str(item.price),
-                    "currency": item.currency,
-                    "image_url": item.image_url,
-                    "product_url": item.product_url,
-                    "score": round(item.score, 6),
-                }
-                for item in results
-            ]
+    answer: dict = {"results": [_shown(item) for item in results]}
+    if rates is not None:
+        answer["exchange_rates"] = {"date": rates.rate_date.isoformat(), "source": rates.source}
+    return JsonResponse(answer)
+
+
+def _shown(item) -> dict:
+    shown = {
+        "id": str(item.id),
+        "title": item.title,
+        "price": price_text(item.price, item.currency),
+        "currency": item.currency,
+        "image_url": item.image_url,
+        "product_url": item.product_url,
+        "score": round(item.score, 6),
+    }
+    if item.converted_price is not None:
+        shown["converted_price"] = {
+            "price": price_text(item.converted_price, item.converted_currency),
+            "currency": item.converted_currency,
         }
-    )
+    return shown
 
 
 @require_safe

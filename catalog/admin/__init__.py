@@ -27,7 +27,8 @@ from catalog.admin.paging import (
     StoreFilter,
     known_product_count,
 )
-from catalog.models import Product
+from catalog.models import ExchangeRate, Product
+from catalog.money import price_text
 from catalog.validators import is_http_url
 
 # Images come from the shops' own hosts: no Referer (the admin's URL is nobody's business
@@ -99,7 +100,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description="price", ordering="price")
     def price_with_currency(self, obj: Product) -> str:
-        return f"{obj.price} {obj.currency}"
+        return f"{price_text(obj.price, obj.currency)} {obj.currency}"
 
     @admin.display(description="image")
     def thumbnail(self, obj: Product) -> str:
@@ -118,3 +119,19 @@ class ProductAdmin(admin.ModelAdmin):
             obj.product_url,
             obj.product_url,
         )
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(admin.ModelAdmin):
+    """What `load_exchange_rates` stored, to look up; rates come from the bank's file only."""
+
+    list_display = ["rate_date", "currency", "per_euro", "source", "loaded_at"]
+    list_filter = ["currency"]
+    date_hierarchy = "rate_date"  # a few thousand rows: DISTINCT over dates is cheap here
+    search_fields = ["=currency"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -28,6 +28,26 @@ def test_changelist_shows_title_store_price_with_currency_and_thumbnail(admin_cl
     assert 'referrerpolicy="no-referrer"' in content
 
 
+def test_prices_show_their_currency_s_minor_units(admin_client, make_product):
+    make_product(title="Tabi socks", price="1500.00", currency="JPY")
+    make_product(title="Wool cap", price="12.35", currency="KWD")
+    content = admin_client.get(CHANGELIST).content.decode()
+    assert "1500 JPY" in content
+    assert "1500.00" not in content
+    assert "12.350 KWD" in content
+
+
+def test_exchange_rates_are_listed_and_not_editable(admin_client):
+    from catalog.ingest.rates import load_exchange_rates
+    from tests.catalog.ingest.test_exchange_rates import FIXTURES
+
+    load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))
+    listing = admin_client.get(reverse("admin:catalog_exchangerate_changelist"))
+    assert listing.status_code == 200
+    assert "European Central Bank" in listing.content.decode()
+    assert admin_client.get(reverse("admin:catalog_exchangerate_add")).status_code == 403
+
+
 def test_search_matches_title_words(admin_client, make_product):
     scarf = make_product(title="Silk scarf")
     make_product(title="Denim jacket")

@@ -154,3 +154,71 @@ def test_a_currency_change_reaches_the_payload(catalog, qdrant, config):
     sync_pending(client=qdrant, config=config, embedder=get_embedder())
     (point,) = qdrant.retrieve(config.collection, [str(catalog["boots"].pk)])
     assert point.payload["currency"] == "USD"
+
+
+@pytest.fixture
+def rates_of_2024_06_28():
+    """The ECB's reference rates of 2024-06-28 (tests/catalog/ingest/fixtures/SOURCES.md)."""
+    from catalog.ingest.rates import load_exchange_rates
+    from tests.catalog.ingest.test_exchange_rates import FIXTURES
+
+    load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))
+
+
+def test_with_price_conversion_a_range_reaches_every_currency_with_a_rate(
+    client, catalog, qdrant, config, make_product, settings, rates_of_2024_06_28
+):
+    """50-100 EUR at 171.94 JPY per euro is 8,597-17,194 JPY; a currency without a rate
+    (XOF) is left out rather than guessed. The answer says which day's rates it used and
+    each converted price in the asked currency, with that currency's minor units."""
+    settings.PRICE_CONVERSION = True
+    yen_in = make_product(title="Linen shirt, Tokyo cut", price="12000", currency="JPY")
+    make_product(title="Linen shirt, Osaka cut", price="18000", currency="JPY")  # 104.69 EUR
+    make_product(title="Linen shirt, Dakar cut", price="40000", currency="XOF")  # no rate
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    path, _ = url(catalog["shirt"])
+
+    answer = client.get(path, {"price_min": 50, "price_max": 100}).json()
+
+    assert answer["exchange_rates"] == {"date": "2024-06-28", "source": "European Central Bank"}
+    shown = {item["title"]: item for item in answer["results"]}
+    assert set(shown) == {"White linen shirt", "Linen shirt with pocket", yen_in.title}
+    assert shown[yen_in.title]["price"] == "12000"  # JPY has no minor units
+    assert shown[yen_in.title]["converted_price"] == {"price": "69.79", "currency": "EUR"}
+    assert "converted_price" not in shown["White linen shirt"]
+
+    # In yen, euro prices are converted the other way: 60 EUR = 10,316.40 JPY (shown 10316)
+    # is in, 90 EUR = 15,474.60 JPY is not.
+    in_yen = client.get(path, {"price_min": 8000, "price_max": 15000, "currency": "JPY"}).json()
+    shown = {item["title"]: item for item in in_yen["results"]}
+    assert set(shown) == {"White linen shirt", yen_in.title}
+    assert shown["White linen shirt"]["converted_price"] == {"price": "10316", "currency": "JPY"}
+
+
+def test_without_price_conversion_rates_are_not_used(
+    client, catalog, qdrant, config, make_product, settings, rates_of_2024_06_28
+):
+    settings.PRICE_CONVERSION = False
+    make_product(title="Linen shirt, Tokyo cut", price="12000", currency="JPY")
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    path, _ = url(catalog["shirt"])
+    answer = client.get(path, {"price_min": 50, "price_max": 100}).json()
+    assert "exchange_rates" not in answer
+    assert {item["title"] for item in answer["results"]} == {
+        "White linen shirt",
+        "Linen shirt with pocket",
+    }
+
+
+def test_a_range_bound_between_two_cents_keeps_both(rates_of_2024_06_28):
+    """Converted bounds are widened to the cent, never narrowed: a price that converts to
+    exactly the asked bound is always in."""
+    from decimal import Decimal
+
+    from catalog.exchange_rates import latest_rates
+
+    table = latest_rates()
+    ranges = {c: (lo, hi) for c, lo, hi in table.ranges(Decimal(100), Decimal(100), "USD")}
+    assert ranges["USD"] == (Decimal("100.00"), Decimal("100.00"))
+    low, high = ranges["EUR"]  # 100 / 1.0705 = 93.4143...
+    assert (low, high) == (Decimal("93.41"), Decimal("93.42"))

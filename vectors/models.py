@@ -11,6 +11,10 @@ class FilledCollection(models.Model):
     collection = models.CharField(max_length=255, help_text="Its physical name, for reading.")
     queued = models.PositiveBigIntegerField(help_text="Products queued to fill it.")
     queued_at = models.DateTimeField(db_default=Now())
+    # Every product change committed before this time is in the collection: the newest time
+    # the sync wrote into its metadata too. A collection whose metadata says less was
+    # restored from an older copy, and the sync catches it up (vectors/fill.py).
+    synced_through = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.collection} ({self.generation})"

@@ -161,3 +161,30 @@ def _check_products(client, collection, embedder, fix, page_size, report, on_pag
                 embed=set(missing),
             )
         on_page(report)
+
+
+def remove_orphans(*, client: GuardedClient, collection: str, page_size: int = 1000) -> int:
+    """Delete the points whose product is gone, in one scroll of bounded pages (a restored
+    collection's products deleted since its copy); returns how many."""
+    from catalog.models import Product
+
+    removed, offset = 0, None
+    while True:
+        page, offset = client.scroll(
+            collection_name=collection,
+            limit=page_size,
+            offset=offset,
+            with_payload=False,
+            with_vectors=False,
+        )
+        # Our point ids are UUID strings; an integer id cannot be a product's.
+        ids = [point.id for point in page if isinstance(point.id, str)]
+        known = {str(pk) for pk in Product.objects.filter(pk__in=ids).values_list("pk", flat=True)}
+        orphans = [point.id for point in page if str(point.id) not in known]
+        if orphans:
+            client.delete(
+                collection_name=collection, points_selector=models.PointIdsList(points=orphans)
+            )
+            removed += len(orphans)
+        if offset is None:
+            return removed

@@ -53,7 +53,7 @@ from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder, EmbedFailure, needs_image
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
-from vectors.fill import fill_if_new
+from vectors.fill import fill_if_new, record_synced_through
 from vectors.metrics import EMBED_SECONDS
 from vectors.models import ADD_TO_TOTALS
 from vectors.points import PRODUCT_FIELDS, embedder_input, payload_of
@@ -109,8 +109,8 @@ class SyncReport:
             f", {self.without_image:,} without image (not indexed)" if self.without_image else ""
         )
         new = (
-            f"Queued {counted(self.filled, 'product')} the collection lacked (new to this catalog) "
-            "or held in an older form. "
+            f"Queued {counted(self.filled, 'product')} the collection lacked (new to this catalog "
+            "or restored from an older copy) or held in an older form. "
             if self.filled
             else ""
         )
@@ -631,4 +631,6 @@ def sync_pending(
             if client.optimize(config.collection):
                 on_index(time.monotonic() - started)
             unindexed = 0
+    if total.products:
+        record_synced_through(client=client, config=config)
     return total

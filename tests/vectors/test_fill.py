@@ -4,11 +4,12 @@ re-index."""
 
 import shutil
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
 
-from catalog.models import ProductChange
+from catalog.models import Product, ProductChange
 from tests.helpers import run_manage
 from tests.vectors.test_sync_worker import worker_env
 from tests.vectors.test_web_owner import product
@@ -18,6 +19,7 @@ from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.models import FilledCollection
+from vectors.points import PRODUCT_FIELDS, embedder_input
 from vectors.reconcile import reconcile
 from vectors.reindex import reindex
 from vectors.sync import sync_pending
@@ -183,7 +185,7 @@ def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(se
     assert run_manage("ensure_qdrant_collection", env=env).returncode == 0
     synced = run_manage("sync_vectors", env=env)
     assert synced.returncode == 0, synced.stderr
-    assert "Queued 30 products the collection lacked (new to this catalog)" in synced.stdout
+    assert "Queued 30 products the collection lacked (new to this catalog" in synced.stdout
     assert "Synced 30 products: 30 embedded" in synced.stdout
     checked = run_manage("reconcile_vectors", env=env)
     assert checked.returncode == 0, checked.stdout
@@ -218,3 +220,105 @@ def test_points_written_before_the_currency_get_it_from_the_next_sync(
     assert {p.payload["currency"] for p in qdrant.retrieve(config.collection, ids)} == {"EUR"}
     assert qdrant.get_collection(config.collection).config.metadata[fill.PAYLOAD] == 2
     assert sync(qdrant, config).products == 0
+
+
+def test_a_collection_restored_from_an_older_copy_catches_up_by_itself(
+    qdrant, config, make_product
+):
+    """A copy taken, life goes on (a product added, an image changed, one deleted), then the
+    copy is put back, as a backup restore or a server snapshot does: the next sync finds the
+    collection's time behind the catalog's and converges with no command typed."""
+    kept, changed, deleted = (make_product(title=f"Wool coat {k}") for k in range(3))
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    held = qdrant.get_collection(config.collection).config.metadata[fill.SYNCED_THROUGH]
+    copy, _ = qdrant.scroll(config.collection, limit=100, with_vectors=True, with_payload=True)
+
+    added = make_product(title="Linen dress, added after the copy")
+    Product.objects.filter(pk=changed.pk).update(
+        title="Silk scarf", image_url="https://img.example.com/scarf.jpg"
+    )
+    Product.objects.filter(pk=deleted.pk).delete()
+    sync(qdrant, config)
+    assert FilledCollection.objects.get().synced_through > datetime.fromisoformat(held)
+
+    # The copy comes back: its points and its time.
+    qdrant.delete(config.collection, points_selector=list(point_ids(qdrant, config)))
+    qdrant.upsert(
+        config.collection,
+        points=[models.PointStruct(id=p.id, vector=p.vector, payload=p.payload) for p in copy],
+    )
+    physical = qdrant.get_aliases().aliases[0].collection_name
+    qdrant.update_collection_metadata(physical, {fill.SYNCED_THROUGH: held})
+
+    report = sync(qdrant, config)
+
+    assert report.filled >= 2  # what changed since the copy (and, within the slack, more)
+    assert point_ids(qdrant, config) == {str(kept.pk), str(changed.pk), str(added.pk)}
+    (point,) = qdrant.retrieve(config.collection, [str(changed.pk)], with_vectors=True)
+    row = Product.objects.values(*PRODUCT_FIELDS).get(pk=changed.pk)
+    (fresh,) = get_embedder().embed([embedder_input(row)])
+    assert point.vector == pytest.approx(list(fresh), abs=1e-6)
+    drift = reconcile(client=qdrant, collection=config.collection, embedder=get_embedder())
+    assert drift.drift == 0
+    assert (sync(qdrant, config).filled, ProductChange.objects.count()) == (0, 0)
+
+
+def test_a_collection_as_new_as_the_catalog_is_not_caught_up(qdrant, config, make_product):
+    make_product()
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    make_product()
+    sync(qdrant, config)
+    fill._synced_through.clear()  # as a new process: read from PostgreSQL, found equal
+    assert (sync(qdrant, config).filled, ProductChange.objects.count()) == (0, 0)
+
+
+def test_the_synced_through_time_never_moves_back(qdrant, config, make_product):
+    """A long transaction's change committed late has an old time, but it is in the log,
+    not lost: the collection's time stays, so no restore is seen where there was none."""
+    product = make_product()
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    before = FilledCollection.objects.get().synced_through
+    ProductChange.objects.create(
+        kind="update",
+        needs_embedding=False,
+        product_ids=[product.pk],
+        changed_at=before - timedelta(minutes=5),
+    )
+    fill.record_synced_through(client=qdrant, config=config)
+    assert FilledCollection.objects.get().synced_through == before
+    held = qdrant.get_collection(config.collection).config.metadata[fill.SYNCED_THROUGH]
+    assert datetime.fromisoformat(held) == before
+
+
+def test_a_worker_whose_memory_is_stale_does_not_catch_up_again(
+    qdrant, config, make_product, monkeypatch
+):
+    """Once one worker caught a restored collection up, the catalog's time is the
+    collection's again; another worker that remembers the later time asks PostgreSQL
+    before scrolling the collection, and does nothing."""
+    from vectors import reconcile as reconcile_module
+
+    make_product()
+    collection_ensure(client=qdrant, config=config)
+    sync(qdrant, config)
+    metadata = qdrant.get_collection(config.collection).config.metadata
+    generation, held = metadata[fill.GENERATION], metadata[fill.SYNCED_THROUGH]
+    make_product()
+    sync(qdrant, config)
+    later = fill._synced_through[generation]
+    physical = qdrant.get_aliases().aliases[0].collection_name
+    qdrant.update_collection_metadata(physical, {fill.SYNCED_THROUGH: held})  # restored
+
+    scrolls = []
+    real = reconcile_module.remove_orphans
+    monkeypatch.setattr(
+        reconcile_module, "remove_orphans", lambda **kw: scrolls.append(1) or real(**kw)
+    )
+    assert fill.fill_if_new(client=qdrant, config=config) >= 1  # one worker catches it up
+    assert len(scrolls) == 1
+    fill._synced_through[generation] = later  # another worker's memory, before any delivery
+    assert fill.fill_if_new(client=qdrant, config=config) == 0
+    assert len(scrolls) == 1

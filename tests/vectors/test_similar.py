@@ -210,15 +210,21 @@ def test_without_price_conversion_rates_are_not_used(
     }
 
 
-def test_a_range_bound_between_two_cents_keeps_both(rates_of_2024_06_28):
-    """Converted bounds are widened to the cent, never narrowed: a price that converts to
-    exactly the asked bound is always in."""
+def test_a_converted_range_has_a_clause_per_currency_the_catalog_prices_in(
+    make_product, rates_of_2024_06_28
+):
+    """Only the asked currency and those the catalog uses (here EUR and JPY, not the other
+    29 the bank publishes); bounds widened to the cent, never narrowed, so a price that
+    converts to exactly the asked bound is always in."""
     from decimal import Decimal
 
     from catalog.exchange_rates import latest_rates
 
+    make_product(currency="EUR")
+    make_product(currency="JPY")
     table = latest_rates()
+    assert table.priced_in == {"EUR", "JPY"}
     ranges = {c: (lo, hi) for c, lo, hi in table.ranges(Decimal(100), Decimal(100), "USD")}
+    assert set(ranges) == {"USD", "EUR", "JPY"}
     assert ranges["USD"] == (Decimal("100.00"), Decimal("100.00"))
-    low, high = ranges["EUR"]  # 100 / 1.0705 = 93.4143...
-    assert (low, high) == (Decimal("93.41"), Decimal("93.42"))
+    assert ranges["EUR"] == (Decimal("93.41"), Decimal("93.42"))  # 100 / 1.0705 = 93.4143...

@@ -23,11 +23,21 @@ def _sync_status(points: int) -> dict[str, Any]:
         return {"ok": False, "error": first_line(exc)}
 
 
+# How long a probe waits for a pooled connection: a load balancer's probe gives up after a few
+# seconds, and the pool's own wait (DATABASE_POOL_TIMEOUT, 5 s) would outlast it while
+# PostgreSQL is down.
+POOL_WAIT = 1.5
+
+
 def postgresql_status() -> dict[str, Any]:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except DatabaseError as exc:
+        if connection.pool is not None and connection.connection is None:
+            with connection.pool.connection(timeout=POOL_WAIT) as pooled:
+                pooled.execute("SELECT 1")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+    except (DatabaseError, psycopg.Error) as exc:
         return {"ok": False, "error": _why_no_connection(exc)}
     return {"ok": True}
 

@@ -48,6 +48,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "axes",
+    "corsheaders",
+    # django-ninja: the /api/ surface (vectors/api.py); listed for its OpenAPI page's assets.
+    "ninja",
     "catalog",
     "vectors",
 ]
@@ -55,6 +58,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that may answer (CommonMiddleware), as django-cors-headers asks.
+    "corsheaders.middleware.CorsMiddleware",
+    # Every /api/ answer JSON, whoever made it (an unknown URL, a wrong method, a 500).
+    "config.api_errors.JsonErrorsForApi",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -236,6 +243,28 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if AXES_IPWARE_PROXY_COUNT else ["REMOTE_ADDR"]
 )
 AXES_IPWARE_PROXY_ORDER = "right-most"
+
+# ------------------------------------------------------------------------------
+# The shop-front API (/api/, vectors/api.py)
+# ------------------------------------------------------------------------------
+# Shop origins whose pages may call the API from the browser (https://shop.example.com).
+CORS_ALLOWED_ORIGINS = env.list("API_CORS_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_METHODS = ["GET", "POST", "OPTIONS"]
+# Requests per client address on the search endpoints, as django-ninja reads it ("120/m",
+# "10/s", "5000/h"); empty turns the limit off. Counted in the shared cache below, so every
+# web process sees the same counts.
+API_RATE_LIMIT = env.str("API_RATE_LIMIT", default="120/m") or None
+# The client's address for the rate limit: the same proxy count as the admin's lock-out.
+NINJA_NUM_PROXIES = AXES_IPWARE_PROXY_COUNT
+# The cache every web process shares (rate-limit counters): a PostgreSQL table by default
+# (created by vectors' migration 0004), Redis with CACHE_URL=redis://host:6379/0.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://catalog_cache")}
+if CACHES["default"]["BACKEND"].endswith("DatabaseCache"):
+    # Django's database cache counts its table on every write and drops a third of the
+    # entries once it holds more than this: room for 10,000 clients a minute before a count
+    # is lost, at about a millisecond a write. Busier APIs: Redis.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("MAX_ENTRIES", 10_000)
 
 # ------------------------------------------------------------------------------
 # HTTPS and security headers

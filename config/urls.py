@@ -3,7 +3,8 @@ from django.urls import path
 
 from catalog.demo.views import demo_image
 from config.health import healthz
-from vectors.views import metrics, similar
+from vectors.api import api
+from vectors.views import metrics
 
 admin.site.site_header = "Fashion catalog"
 admin.site.site_title = "Fashion catalog"
@@ -13,6 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
-    path("api/products/<uuid:product_id>/similar", similar, name="similar-products"),
+    path("api/", api.urls),
     path("demo/images/<str:name>.svg", demo_image, name="demo-image"),
 ]

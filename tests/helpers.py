@@ -22,7 +22,14 @@ def manage_env(env: dict[str, str]) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "QDRANT_"))}
     base.pop("DATABASE_URL", None)
     # Nor may the developer's .env file.
-    return base | {"DJANGO_SETTINGS_MODULE": "config.settings", "DJANGO_ENV_FILE": ""} | env
+    # Servers under test take many requests from 127.0.0.1: no per-client API limit unless a
+    # test asks for one.
+    defaults = {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DJANGO_ENV_FILE": "",
+        "API_RATE_LIMIT": "",
+    }
+    return base | defaults | env
 
 
 def run_manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:

@@ -18,3 +18,7 @@ QDRANT = {**QDRANT, "URL": "", "HOST": "", "PATH": ":memory:"}  # noqa: F405
 
 # Logins in tests need no slow hashing (django-axes' tests log in many times).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The test client is one address asking many times: the API's per-client limit is off unless
+# a test sets it (tests/vectors/test_api.py).
+API_RATE_LIMIT = None

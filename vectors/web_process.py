@@ -164,7 +164,7 @@ def _warm_up(application) -> None:
         client.read_ahead(config.collection, seconds=READ_AHEAD_SECONDS)
         points, _ = client.scroll(config.collection, limit=1, with_payload=False)
         if points and application is not None:
-            _ask(application, reverse("similar-products", args=[points[0].id]))
+            _ask(application, reverse("api:similar-products", args=[points[0].id]))
         elif points:
             similar_products(points[0].id, config=config)
     except VectorStoreError as exc:

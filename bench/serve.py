@@ -10,6 +10,7 @@ one owner process):
   documented  gunicorn config.wsgi (gunicorn.conf.py: one worker, threads), DEBUG off, as
               the README's deployment section runs it
   runserver   manage.py runserver, DEBUG on, as `make run` runs it
+  (--rate-limit) the documented server again with the API's per-client limit counting
 
 Each starts with the store's files dropped from the page cache (as after a reboot). For
 each: once /healthz answers (what a load balancer waits for), the first 100 similar-
@@ -318,6 +319,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--levels", default="1,4,16")
+    parser.add_argument(
+        "--rate-limit",
+        action="store_true",
+        help="Also the documented server with the API's per-client limit counting (in the "
+        "default PostgreSQL cache, at a rate no client reaches): what counting costs.",
+    )
     args = parser.parse_args()
     args.levels = [int(x) for x in args.levels.split(",")]
     WORK_DIR.mkdir(parents=True, exist_ok=True)
@@ -339,6 +346,17 @@ def main() -> None:
         products,
         args,
     )
+    limited_line = ""
+    if args.rate_limit:
+        limited = measure(
+            "documented, rate limit counted (PostgreSQL cache)",
+            lambda port: [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"],
+            server_env(debug=False) | {"WEB_BIND": "", "API_RATE_LIMIT": "100000000/m"},
+            products,
+            args,
+        )
+        counted_ratio = limited["levels"][-1].throughput / documented["levels"][-1].throughput
+        limited_line = f"; with the rate limit counted {counted_ratio:.2f}x the throughput"
     errors = [level.errors for level in documented["levels"]]
     top = documented["levels"][-1].throughput / runserver["levels"][-1].throughput
     warm = documented["first_max"] / documented["next_p95"]
@@ -349,6 +367,7 @@ def main() -> None:
         f"{runserver['levels'][-1].throughput:.0f} req/s = {top:.2f}x runserver "
         f"(goal >= {GOALS['throughput_ratio']}x); first 100 slowest {warm:.2f}x the next "
         f"1,000's p95 (goal <= {GOALS['warm_ratio']}x): {'met' if met else 'NOT met'}"
+        f"{limited_line}"
     )
 
 

@@ -25,9 +25,12 @@ from catalog.exchange_rates import latest_rates
 from catalog.models import Product
 from catalog.money import price_text
 from config.errors import first_line
-from vectors.exceptions import ProductNotIndexed, VectorStoreError
+from vectors.exceptions import ProductNotIndexed, QueryNotSupported, VectorStoreError
 
 logger = logging.getLogger(__name__)
+
+# Longer words are refused before any model sees them (the model takes 64 tokens of them).
+MAX_QUERY_CHARACTERS = 1000
 
 
 class PerClientLimit(BaseThrottle):
@@ -95,7 +98,7 @@ def _error(request, status: int, message: str):
     return api.create_response(request, {"error": message}, status=status)
 
 
-class SimilarFilters(Schema):
+class Filters(Schema):
     limit: int = Field(10, ge=1, le=100, description="How many products (1-100).")
     store_id: str | None = Field(None, max_length=100, description="Only this store's.")
     price_min: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
@@ -135,21 +138,49 @@ class RatesUsed(Schema):
     source: str
 
 
+class SimilarFilters(Filters):
+    pass
+
+
+class WordsQuery(Filters):
+    q: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARACTERS,
+        description="The shopper's words. The model takes its first 64 tokens; the answer "
+        "says `truncated` when it cut the rest.",
+    )
+    currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        description="The currency of price_min/price_max (ISO 4217): required with them.",
+    )
+
+    @model_validator(mode="after")
+    def _range_has_a_currency(self):
+        if (self.price_min is not None or self.price_max is not None) and not self.currency:
+            raise ValueError("a price range needs its currency (currency=USD, say).")
+        if not self.q.strip():
+            raise ValueError("q must not be empty.")
+        return self
+
+
 class SimilarAnswer(Schema):
     results: list[ShownProduct]
     exchange_rates: RatesUsed | None = None
 
 
+class SearchAnswer(SimilarAnswer):
+    truncated: bool | None = Field(
+        None, description="True when the query was longer than the model takes."
+    )
+
+
+RESPONSES = {400: InvalidParameters, 404: ApiError, 409: ApiError, 429: ApiError, 503: ApiError}
+
+
 @api.get(
     "/products/{product_id}/similar",
-    response={
-        200: SimilarAnswer,
-        400: InvalidParameters,
-        404: ApiError,
-        409: ApiError,
-        429: ApiError,
-        503: ApiError,
-    },
+    response={200: SimilarAnswer, **RESPONSES},
     exclude_none=True,
     throttle=[PerClientLimit()],
     url_name="similar-products",
@@ -190,13 +221,56 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
             # PostgreSQL down, or every pooled connection busy for DATABASE_POOL_TIMEOUT.
             logger.warning("similar products for %s: PostgreSQL: %s", pk, first_line(exc))
             return _error(request, 503, "similar products are unavailable right now")
-        answer = {"results": [_shown(item) for item in results]}
-        if rates is not None:
-            answer["exchange_rates"] = {
-                "date": rates.rate_date.isoformat(),
-                "source": rates.source,
-            }
+        return _answer(results, rates)
+
+
+@api.get(
+    "/search",
+    response={200: SearchAnswer, **RESPONSES},
+    exclude_none=True,
+    throttle=[PerClientLimit()],
+    url_name="search-words",
+    summary="Products that match a shopper's words",
+)
+def search_words(request, query: Query[WordsQuery]):
+    from vectors.metrics import SEARCH_SECONDS
+    from vectors.query import search_by_words
+
+    with SEARCH_SECONDS.time():
+        price_filtered = query.price_min is not None or query.price_max is not None
+        try:
+            rates = latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
+            found = search_by_words(
+                query.q,
+                limit=query.limit,
+                store_id=query.store_id or None,
+                price_min=query.price_min,
+                price_max=query.price_max,
+                currency=query.currency,
+                rates=rates,
+            )
+        except ValueError as exc:  # words the embedder finds nothing in ("!!!")
+            return api.create_response(
+                request,
+                {"error": "invalid parameters", "fields": {"q": [{"message": str(exc)}]}},
+                status=400,
+            )
+        except QueryNotSupported as exc:
+            return _error(request, 409, str(exc))
+        except (VectorStoreError, OperationalError) as exc:
+            logger.warning("search by words failed: %s", first_line(exc))
+            return _error(request, 503, "search is unavailable right now")
+        answer = _answer(found.results, rates)
+        if found.truncated:
+            answer["truncated"] = True
         return answer
+
+
+def _answer(results, rates) -> dict:
+    answer = {"results": [_shown(item) for item in results]}
+    if rates is not None:
+        answer["exchange_rates"] = {"date": rates.rate_date.isoformat(), "source": rates.source}
+    return answer
 
 
 def _shown(item) -> dict:

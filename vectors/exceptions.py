@@ -63,3 +63,8 @@ class EmbedderUnavailable(VectorStoreError):
 class AliasAlreadySwapped(VectorStoreError):
     """A re-index failed after the alias moved to the new collection: searches use it, but it
     may lack the last products written (reconcile_vectors --fix completes it)."""
+
+
+class QueryNotSupported(Exception):
+    """The configured embedder cannot embed this kind of query (the hashing stand-in and a
+    photo; FashionSigLIP before its text tower is loaded): the API's 409, with this text."""

@@ -37,7 +37,7 @@ SHOWN_FIELDS = ("id", "title", "store_id", "price", "currency", "image_url", "pr
 
 def similar_filter(
     *,
-    exclude: str,
+    exclude: str | None,
     store_id: str | None = None,
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
@@ -63,7 +63,8 @@ def similar_filter(
             must.extend(clauses[0].must)
         else:
             must.append(models.Filter(should=clauses))
-    return models.Filter(must=must, must_not=[models.HasIdCondition(has_id=[exclude])])
+    must_not = [models.HasIdCondition(has_id=[exclude])] if exclude else None
+    return models.Filter(must=must or None, must_not=must_not)
 
 
 def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> models.Filter:
@@ -140,9 +141,10 @@ def similar_products(
     price_filtered = price_min is not None or price_max is not None
     if price_filtered and not currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
-    hits = client.query_points(
-        collection_name=config.collection,
-        query=found[0].vector,
+    itself = UUID(point_id)
+    hits, shown = _nearest(
+        found[0].vector,
+        limit=limit,
         query_filter=similar_filter(
             exclude=point_id,
             store_id=store_id,
@@ -151,20 +153,79 @@ def similar_products(
             currency=currency,
             rates=rates,
         ),
+        price_filtered=price_filtered,
+        also=[itself],
+        client=client,
+        config=config,
+    )
+    if itself not in shown:  # deleted; its point goes with the next sync
+        raise Product.DoesNotExist(f"No product {point_id}.")
+    return _results(hits, shown, limit, currency if price_filtered else None, rates)
+
+
+def nearest_products(
+    vector,
+    *,
+    limit: int = 10,
+    store_id: str | None = None,
+    price_min: Decimal | None = None,
+    price_max: Decimal | None = None,
+    currency: str | None = None,
+    rates: RateTable | None = None,
+    client: GuardedClient | None = None,
+    config: QdrantConfig | None = None,
+) -> list[SimilarProduct]:
+    """The products whose vectors are nearest to a query's (words or a photo, embedded in
+    the collection's space), best first, with the same filters as similar_products; a
+    price range needs its `currency` (there is no product to take it from)."""
+    client = client or get_qdrant_client()
+    config = config or qdrant_config()
+    price_filtered = price_min is not None or price_max is not None
+    hits, shown = _nearest(
+        vector,
+        limit=limit,
+        query_filter=similar_filter(
+            exclude=None,
+            store_id=store_id,
+            price_min=price_min,
+            price_max=price_max,
+            currency=currency,
+            rates=rates,
+        ),
+        price_filtered=price_filtered,
+        also=[],
+        client=client,
+        config=config,
+    )
+    return _results(hits, shown, limit, currency if price_filtered else None, rates)
+
+
+def _nearest(vector, *, limit, query_filter, price_filtered, also, client, config):
+    """The nearest points, and the shown fields of their products (and of `also`) in one
+    PostgreSQL query."""
+    if not query_filter.must and not query_filter.must_not:
+        query_filter = None
+    hits = client.query_points(
+        collection_name=config.collection,
+        query=vector,
+        query_filter=query_filter,
         search_params=search_params(price_filtered=price_filtered),
         # A few spare: a point may outlive its product until the next sync.
         limit=limit + min(limit, 10),
         with_payload=False,
     ).points
-    itself = UUID(point_id)
-    wanted = [itself, *(UUID(str(hit.id)) for hit in hits)]
+    wanted = [*also, *(UUID(str(hit.id)) for hit in hits)]
     shown = {
         row[0]: row
         for row in Product.objects.filter(pk__in=wanted).order_by().values_list(*SHOWN_FIELDS)
     }
-    if itself not in shown:  # deleted; its point goes with the next sync
-        raise Product.DoesNotExist(f"No product {point_id}.")
-    converting = price_filtered and rates is not None and rates.covers(currency)
+    return hits, shown
+
+
+def _results(hits, shown, limit, currency, rates) -> list[SimilarProduct]:
+    """The hits whose product exists, as shown, with prices converted into `currency` where
+    the filter converted them."""
+    converting = currency is not None and rates is not None and rates.covers(currency)
     results = []
     for hit in hits:
         row = shown.get(UUID(str(hit.id)))

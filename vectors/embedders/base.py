@@ -28,6 +28,15 @@ class EmbedFailure:
     retry: bool = True
 
 
+@dataclass(frozen=True)
+class QueryEmbedding:
+    """A shopper's query (words, a photo) in the collection's space; `truncated` when the
+    model took only the first part of the words."""
+
+    vector: np.ndarray
+    truncated: bool = False
+
+
 class Embedder(Protocol):
     name: str
     dimension: int
@@ -38,6 +47,9 @@ class Embedder(Protocol):
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         """One L2-normalised float32 vector (or a failure) per product, in order."""
+
+        # Embedders that can embed a shopper's words have `embed_text(text) -> QueryEmbedding`
+        # (vectors/query.py asks with getattr, so that one without it is a clear 409).
         ...
 
 

@@ -16,10 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vectors.embedders.base import EmbedFailure, ProductInput, l2_normalise
+from vectors.embedders.base import EmbedFailure, ProductInput, QueryEmbedding, l2_normalise
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 TITLE_WEIGHT = 2.0
+# Words of a query it takes, as FashionSigLIP's text tower takes 64 tokens: the rest is cut,
+# and the answer says so.
+QUERY_WORDS = 64
 SLOT_CACHE_SIZE = 1 << 18
 
 
@@ -69,3 +72,14 @@ class HashingTextEmbedder:
             np.add.at(matrix, (np.asarray(rows), np.abs(signed) - 1), values)
         vectors = l2_normalise(matrix)
         return [failures.get(row, vectors[row]) for row in range(len(products))]
+
+    def embed_text(self, text: str) -> QueryEmbedding:
+        """A shopper's words in the products' space: the same hashed features, so that a
+        query shares the direction of the products whose title and description have its
+        words. Raises ValueError for text without a word."""
+        words = _WORD.findall(text)
+        if not words:
+            raise ValueError("the query has no words")
+        kept = " ".join(words[:QUERY_WORDS])
+        (vector,) = self.embed([ProductInput(id="", title="", description=kept, image_url="")])
+        return QueryEmbedding(vector=vector, truncated=len(words) > QUERY_WORDS)

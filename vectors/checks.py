@@ -91,6 +91,25 @@ def check_metrics_settings(app_configs=None, **kwargs):
     return errors
 
 
+@register()
+def check_api_rate_limit(app_configs=None, **kwargs):
+    """API_RATE_LIMIT in django-ninja's syntax: a bad one would make every search a 500."""
+    import re
+
+    from django.conf import settings
+
+    rate = getattr(settings, "API_RATE_LIMIT", None)
+    if not rate or re.fullmatch(r"[1-9]\d*/(s|m|h|d)[a-z]*", rate):
+        return []
+    return [
+        Error(
+            f"API_RATE_LIMIT must be requests per period such as 120/m, not {rate!r}.",
+            hint="Periods: s, m, h, d (10/s, 120/m, 5000/h); empty turns the limit off.",
+            id="vectors.E022",
+        )
+    ]
+
+
 @register("qdrant", deploy=True)
 def check_embedder_dimension(app_configs=None, **kwargs):
     """Loads the model once (so only under --deploy): its vectors must fit the collection."""

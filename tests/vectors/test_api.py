@@ -154,3 +154,21 @@ def test_with_redis_configured_the_counts_live_in_redis(client, settings, collec
     assert [client.get(similar_path()).status_code for _ in range(3)] == [404, 404, 429]
     assert any(b"throttle" in key for key in redis.Redis.from_url(url).scan_iter())
     redis.Redis.from_url(url).flushdb()
+
+
+@pytest.mark.parametrize("rate", ["120/m", "10/s", "5000/hour", "", None])
+def test_a_well_formed_rate_limit_passes_the_checks(settings, rate):
+    from vectors.checks import check_api_rate_limit
+
+    settings.API_RATE_LIMIT = rate
+    assert check_api_rate_limit() == []
+
+
+@pytest.mark.parametrize("rate", ["120", "abc", "0/m", "120/w", "12 0/m"])
+def test_a_bad_rate_limit_is_a_system_check_error(settings, rate):
+    from vectors.checks import check_api_rate_limit
+
+    settings.API_RATE_LIMIT = rate
+    (error,) = check_api_rate_limit()
+    assert error.id == "vectors.E022"
+    assert repr(rate) in error.msg

@@ -8,17 +8,26 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def build_vision_model(folder: Path, weights: np.ndarray) -> Path:
+def build_vision_model(
+    folder: Path, weights: np.ndarray, *, output: str = "image_embeds", first: str = ""
+) -> Path:
+    """`output`: the embedding's name; `first`: another output listed before it (as exports
+    list last_hidden_state first), holding the pooled colours, not the embedding."""
     dimension = weights.shape[1]
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "W"], [output]),
+    ]
+    outputs = [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["n", dimension])]
+    if first:
+        nodes.append(helper.make_node("Identity", ["flat"], [first]))
+        outputs.insert(0, helper.make_tensor_value_info(first, TensorProto.FLOAT, ["n", 3]))
     graph = helper.make_graph(
-        [
-            helper.make_node("GlobalAveragePool", ["pixel_values"], ["pooled"]),
-            helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
-            helper.make_node("MatMul", ["flat", "W"], ["image_embeds"]),
-        ],
+        nodes,
         "tiny_vision",
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["n", 3, 224, 224])],
-        [helper.make_tensor_value_info("image_embeds", TensorProto.FLOAT, ["n", dimension])],
+        outputs,
         initializer=[numpy_helper.from_array(weights, "W")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])

@@ -158,3 +158,19 @@ def test_an_unreachable_host_is_a_failure_not_a_crash(embedder):
 def test_a_missing_model_says_where_it_looked(tmp_path):
     with pytest.raises(ModelNotFound, match="No ONNX vision model in"):
         FashionSiglipEmbedder(model_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("output", ["image_embeds", "pooler_output"])
+def test_the_embedding_is_the_output_by_name_not_by_position(tmp_path, weights, output):
+    """Exports list last_hidden_state first: taking the first output would embed the wrong
+    tensor (here the pooled colours, 3 wide)."""
+    build_vision_model(tmp_path, weights, output=output, first="last_hidden_state")
+    embedder = FashionSiglipEmbedder(model_dir=str(tmp_path))
+    assert embedder.output_name == output
+    assert embedder.dimension == DIM
+
+
+def test_a_model_whose_embedding_cannot_be_told_is_refused(tmp_path, weights):
+    build_vision_model(tmp_path, weights, output="features", first="last_hidden_state")
+    with pytest.raises(ModelNotFound, match="none of them image_embeds or pooler_output"):
+        FashionSiglipEmbedder(model_dir=str(tmp_path))

@@ -33,6 +33,26 @@ MODEL_FILES = ("onnx/vision_model.onnx", "vision_model.onnx", "onnx/model.onnx",
 FETCH_THREADS = 16  # images fetched and decoded at once, overall (fetch.PER_HOST per host)
 
 
+# The embedding's output, by the names exports give it: transformers' SigLIP export calls it
+# image_embeds (its vision-only model, pooler_output); never chosen by position, since
+# exports list last_hidden_state first.
+IMAGE_OUTPUTS = ("image_embeds", "pooler_output")
+
+
+def output_named(session, names: Sequence[str], path: Path) -> str:
+    """The first of `names` the model outputs, or its only output."""
+    outputs = [output.name for output in session.get_outputs()]
+    for name in names:
+        if name in outputs:
+            return name
+    if len(outputs) == 1:
+        return outputs[0]
+    raise ModelNotFound(
+        f"{path} outputs {', '.join(outputs)}, none of them {' or '.join(names)}: which is "
+        "the embedding? Use the ONNX export published with the model."
+    )
+
+
 def find_model(model_dir: str) -> Path:
     folder = Path(model_dir)
     for name in MODEL_FILES:
@@ -70,7 +90,7 @@ class FashionSiglipEmbedder:
             str(path), sess_options=options, providers=list(providers)
         )
         self.input_name = self.session.get_inputs()[0].name
-        self.output_name = self.session.get_outputs()[0].name
+        self.output_name = output_named(self.session, IMAGE_OUTPUTS, path)
         dummy = np.zeros((1, 3, SIDE, SIDE), dtype=np.float32)
         self.dimension = int(self._run(dummy).shape[-1])
         self.limits = limits or FetchLimits()

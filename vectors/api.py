@@ -197,9 +197,8 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
             pk = UUID(product_id)
         except ValueError:
             return _error(request, 404, "no such product")
-        price_filtered = filters.price_min is not None or filters.price_max is not None
         try:
-            rates = latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
+            rates = _rates_for(filters)
             results = similar_products(
                 pk,
                 limit=filters.limit,
@@ -237,9 +236,8 @@ def search_words(request, query: Query[WordsQuery]):
     from vectors.query import search_by_words
 
     with SEARCH_SECONDS.time():
-        price_filtered = query.price_min is not None or query.price_max is not None
         try:
-            rates = latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
+            rates = _rates_for(query)
             found = search_by_words(
                 query.q,
                 limit=query.limit,
@@ -264,6 +262,12 @@ def search_words(request, query: Query[WordsQuery]):
         if found.truncated:
             answer["truncated"] = True
         return answer
+
+
+def _rates_for(filters: Filters):
+    """The exchange rates a price range converts with (PRICE_CONVERSION), or None."""
+    price_filtered = filters.price_min is not None or filters.price_max is not None
+    return latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
 
 
 def _answer(results, rates) -> dict:

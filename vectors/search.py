@@ -142,25 +142,22 @@ def similar_products(
     if price_filtered and not currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
     itself = UUID(point_id)
-    hits, shown = _nearest(
+    results, shown = _nearest(
         found[0].vector,
-        limit=limit,
-        query_filter=similar_filter(
-            exclude=point_id,
-            store_id=store_id,
-            price_min=price_min,
-            price_max=price_max,
-            currency=currency,
-            rates=rates,
-        ),
-        price_filtered=price_filtered,
+        exclude=point_id,
         also=[itself],
+        limit=limit,
+        store_id=store_id,
+        price_min=price_min,
+        price_max=price_max,
+        currency=currency,
+        rates=rates,
         client=client,
         config=config,
     )
     if itself not in shown:  # deleted; its point goes with the next sync
         raise Product.DoesNotExist(f"No product {point_id}.")
-    return _results(hits, shown, limit, currency if price_filtered else None, rates)
+    return results
 
 
 def nearest_products(
@@ -178,31 +175,36 @@ def nearest_products(
     """The products whose vectors are nearest to a query's (words or a photo, embedded in
     the collection's space), best first, with the same filters as similar_products; a
     price range needs its `currency` (there is no product to take it from)."""
-    client = client or get_qdrant_client()
-    config = config or qdrant_config()
-    price_filtered = price_min is not None or price_max is not None
-    hits, shown = _nearest(
+    results, _ = _nearest(
         vector,
-        limit=limit,
-        query_filter=similar_filter(
-            exclude=None,
-            store_id=store_id,
-            price_min=price_min,
-            price_max=price_max,
-            currency=currency,
-            rates=rates,
-        ),
-        price_filtered=price_filtered,
+        exclude=None,
         also=[],
-        client=client,
-        config=config,
+        limit=limit,
+        store_id=store_id,
+        price_min=price_min,
+        price_max=price_max,
+        currency=currency,
+        rates=rates,
+        client=client or get_qdrant_client(),
+        config=config or qdrant_config(),
     )
-    return _results(hits, shown, limit, currency if price_filtered else None, rates)
+    return results
 
 
-def _nearest(vector, *, limit, query_filter, price_filtered, also, client, config):
-    """The nearest points, and the shown fields of their products (and of `also`) in one
-    PostgreSQL query."""
+def _nearest(
+    vector, *, exclude, also, limit, store_id, price_min, price_max, currency, rates, client, config
+) -> tuple[list[SimilarProduct], set[UUID]]:
+    """The nearest products as shown, best first, and the ids of every product found in
+    PostgreSQL (`also` among them): the hits and `also` are read in one query."""
+    price_filtered = price_min is not None or price_max is not None
+    query_filter = similar_filter(
+        exclude=exclude,
+        store_id=store_id,
+        price_min=price_min,
+        price_max=price_max,
+        currency=currency,
+        rates=rates,
+    )
     if not query_filter.must and not query_filter.must_not:
         query_filter = None
     hits = client.query_points(
@@ -219,13 +221,8 @@ def _nearest(vector, *, limit, query_filter, price_filtered, also, client, confi
         row[0]: row
         for row in Product.objects.filter(pk__in=wanted).order_by().values_list(*SHOWN_FIELDS)
     }
-    return hits, shown
-
-
-def _results(hits, shown, limit, currency, rates) -> list[SimilarProduct]:
-    """The hits whose product exists, as shown, with prices converted into `currency` where
-    the filter converted them."""
-    converting = currency is not None and rates is not None and rates.covers(currency)
+    # Prices are converted into `currency` where the filter converted them.
+    converting = price_filtered and rates is not None and rates.covers(currency)
     results = []
     for hit in hits:
         row = shown.get(UUID(str(hit.id)))
@@ -235,7 +232,7 @@ def _results(hits, shown, limit, currency, rates) -> list[SimilarProduct]:
         if converting and found_product.currency != currency:
             found_product = _converted(found_product, rates, currency)
         results.append(found_product)
-    return results[:limit]
+    return results[:limit], set(shown)
 
 
 def _converted(product: SimilarProduct, rates: RateTable, currency: str) -> SimilarProduct:

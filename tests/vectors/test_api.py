@@ -9,9 +9,10 @@ import uuid
 import httpx
 import pytest
 
-from tests.helpers import PROJECT_DIR, closed_port
+from tests.helpers import closed_port
 from tests.vectors.test_sync_worker import worker_env
 from tests.vectors.test_web_owner import answers, wait_until
+from tests.vectors.test_web_serving import start, stop
 from vectors.collection import collection_ensure
 
 pytestmark = pytest.mark.django_db
@@ -95,14 +96,8 @@ def test_a_client_over_the_limit_gets_429_with_retry_after(client, settings, col
 
 def start_server(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = closed_port()
-    server = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    return server, f"http://127.0.0.1:{port}"
+    command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    return start(command, env), f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -128,8 +123,7 @@ def test_the_limit_holds_across_web_processes(settings, tmp_path):
         assert statuses[4] == 429
     finally:
         for server, _ in servers:
-            server.terminate()
-            server.wait(timeout=30)
+            stop(server)
 
 
 def redis_url() -> str:

@@ -173,6 +173,11 @@ VECTORS_EMBED_BATCH = env.int("VECTORS_EMBED_BATCH", default=16)
 # worker runs inside the deployment's network).
 VECTORS_IMAGE_TIMEOUT = env.float("VECTORS_IMAGE_TIMEOUT", default=10.0)
 VECTORS_IMAGE_ALLOW_PRIVATE = env.bool("VECTORS_IMAGE_ALLOW_PRIVATE", default=False)
+# Shoppers' queries (words, photos) embedded at once per web process, and the seconds a
+# query waits for its turn before it is answered 503 with Retry-After: a public endpoint
+# that runs the model must not pile up threads behind it.
+VECTORS_QUERY_CONCURRENCY = env.int("VECTORS_QUERY_CONCURRENCY", default=2)
+VECTORS_QUERY_WAIT = env.float("VECTORS_QUERY_WAIT", default=1.0)
 # /healthz says "degraded" when the oldest change waiting for the sync (not one waiting out
 # a retry delay) is older than this many seconds.
 VECTORS_HEALTH_MAX_LAG = env.int("VECTORS_HEALTH_MAX_LAG", default=600)

@@ -10,27 +10,39 @@ failures to a status; config/api_errors.py turns what Django answers itself into
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
 from django.db import OperationalError
-from ninja import Field, NinjaAPI, Query, Schema
+from ninja import NinjaAPI, Query
 from ninja.errors import HttpError, ValidationError
 from ninja.throttling import AnonRateThrottle, BaseThrottle
-from pydantic import model_validator
+from pydantic import ValidationError as PydanticError
 
 from catalog.exchange_rates import latest_rates
 from catalog.models import Product
 from catalog.money import price_text
 from config.errors import first_line
-from vectors.exceptions import ProductNotIndexed, QueryNotSupported, VectorStoreError
+from vectors.api_image import (
+    MAX_IMAGE_BYTES,
+    ImageRequestRefused,
+    image_request_body,
+    read_image_request,
+)
+from vectors.api_schemas import (
+    ApiError,
+    Filters,
+    InvalidParameters,
+    SearchAnswer,
+    SimilarAnswer,
+    SimilarFilters,
+    WordsQuery,
+)
+from vectors.exceptions import ModelBusy, ProductNotIndexed, QueryNotSupported, VectorStoreError
 
 logger = logging.getLogger(__name__)
-
-# Longer words are refused before any model sees them (the model takes 64 tokens of them).
-MAX_QUERY_CHARACTERS = 1000
 
 
 class PerClientLimit(BaseThrottle):
@@ -58,14 +70,6 @@ api = NinjaAPI(
     description="Products that look like a product, across shops.",
     urls_namespace="api",
 )
-
-
-class ApiError(Schema):
-    error: str
-
-
-class InvalidParameters(ApiError):
-    fields: dict[str, list[dict[str, str]]]
 
 
 # Parts of an error's location that are where it was, not which parameter: the request's
@@ -96,83 +100,6 @@ def http_error(request, exc: HttpError):
 
 def _error(request, status: int, message: str):
     return api.create_response(request, {"error": message}, status=status)
-
-
-class Filters(Schema):
-    limit: int = Field(10, ge=1, le=100, description="How many products (1-100).")
-    store_id: str | None = Field(None, max_length=100, description="Only this store's.")
-    price_min: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
-    price_max: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
-    currency: str | None = Field(
-        None,
-        pattern=r"^[A-Z]{3}$",
-        description="The currency of price_min/price_max (ISO 4217); the product's own by "
-        "default. With PRICE_CONVERSION on, prices in other currencies are converted.",
-    )
-
-    @model_validator(mode="after")
-    def _range_in_order(self):
-        if None not in (self.price_min, self.price_max) and self.price_min > self.price_max:
-            raise ValueError("price_min must not be above price_max.")
-        return self
-
-
-class ConvertedPrice(Schema):
-    price: str
-    currency: str
-
-
-class ShownProduct(Schema):
-    id: UUID
-    title: str
-    price: str = Field(description="With the currency's minor units: 12000 JPY, 19.90 USD.")
-    currency: str
-    image_url: str
-    product_url: str
-    score: float
-    converted_price: ConvertedPrice | None = None
-
-
-class RatesUsed(Schema):
-    date: str
-    source: str
-
-
-class SimilarFilters(Filters):
-    pass
-
-
-class WordsQuery(Filters):
-    q: str = Field(
-        min_length=1,
-        max_length=MAX_QUERY_CHARACTERS,
-        description="The shopper's words. The model takes its first 64 tokens; the answer "
-        "says `truncated` when it cut the rest.",
-    )
-    currency: str | None = Field(
-        None,
-        pattern=r"^[A-Z]{3}$",
-        description="The currency of price_min/price_max (ISO 4217): required with them.",
-    )
-
-    @model_validator(mode="after")
-    def _range_has_a_currency(self):
-        if (self.price_min is not None or self.price_max is not None) and not self.currency:
-            raise ValueError("a price range needs its currency (currency=USD, say).")
-        if not self.q.strip():
-            raise ValueError("q must not be empty.")
-        return self
-
-
-class SimilarAnswer(Schema):
-    results: list[ShownProduct]
-    exchange_rates: RatesUsed | None = None
-
-
-class SearchAnswer(SimilarAnswer):
-    truncated: bool | None = Field(
-        None, description="True when the query was longer than the model takes."
-    )
 
 
 RESPONSES = {400: InvalidParameters, 404: ApiError, 409: ApiError, 429: ApiError, 503: ApiError}
@@ -232,31 +159,76 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
     summary="Products that match a shopper's words",
 )
 def search_words(request, query: Query[WordsQuery]):
-    from vectors.metrics import SEARCH_SECONDS
     from vectors.query import search_by_words
+
+    return _query_search(request, "q", lambda filters: search_by_words(query.q, filters), query)
+
+
+@api.post(
+    "/search/image",
+    response={200: SearchAnswer, 413: ApiError, **RESPONSES},
+    exclude_none=True,
+    throttle=[PerClientLimit()],
+    url_name="search-image",
+    summary="Products that look like a shopper's photo",
+    description=(
+        "Send the photo as multipart/form-data (field `image`, at most "
+        f"{MAX_IMAGE_BYTES // 2**20} MB, with the filters as form fields or in the query "
+        "string), or JSON with an `image_url` we fetch (public addresses only) and the "
+        "filters. The photo is never stored or logged."
+    ),
+    openapi_extra={"requestBody": image_request_body()},
+)
+def search_image(request):
+    from vectors.query import search_by_image, search_by_image_url
+
+    try:
+        upload = read_image_request(request)
+    except ImageRequestRefused as refused:
+        return _error(request, refused.status, str(refused))
+    except PydanticError as exc:
+        return invalid_parameters(request, ValidationError(exc.errors()))
+    if upload.data is not None:
+        field, search = "image", lambda filters: search_by_image(upload.data, filters)
+    else:
+        field, search = "image_url", lambda f: search_by_image_url(upload.query.image_url, f)
+    return _query_search(request, field, search, upload.query)
+
+
+def _query_search(request, field: str, search, query: Filters):
+    """Runs a query search (words, a photo) with the query's filters, mapping its expected
+    failures: what is wrong with the query to a 400 naming `field`, an embedder that cannot
+    take it to 409, a busy model to 503 with Retry-After, Qdrant or PostgreSQL down to 503."""
+    from vectors.metrics import SEARCH_SECONDS
+    from vectors.query import QueryFilters
 
     with SEARCH_SECONDS.time():
         try:
             rates = _rates_for(query)
-            found = search_by_words(
-                query.q,
-                limit=query.limit,
-                store_id=query.store_id or None,
-                price_min=query.price_min,
-                price_max=query.price_max,
-                currency=query.currency,
-                rates=rates,
+            found = search(
+                QueryFilters(
+                    limit=query.limit,
+                    store_id=query.store_id or None,
+                    price_min=query.price_min,
+                    price_max=query.price_max,
+                    currency=query.currency,
+                    rates=rates,
+                )
             )
-        except ValueError as exc:  # words the embedder finds nothing in ("!!!")
+        except ValueError as exc:  # words with nothing to search for, a broken photo
+            fields = {field: [{"message": str(exc), "code": "invalid"}]}
             return api.create_response(
-                request,
-                {"error": "invalid parameters", "fields": {"q": [{"message": str(exc)}]}},
-                status=400,
+                request, {"error": "invalid parameters", "fields": fields}, status=400
             )
         except QueryNotSupported as exc:
             return _error(request, 409, str(exc))
+        except ModelBusy as exc:
+            logger.warning("query search refused: %s", exc)
+            response = _error(request, 503, "search is busy right now; try again shortly")
+            response["Retry-After"] = str(max(1, math.ceil(settings.VECTORS_QUERY_WAIT)))
+            return response
         except (VectorStoreError, OperationalError) as exc:
-            logger.warning("search by words failed: %s", first_line(exc))
+            logger.warning("query search failed: %s", first_line(exc))
             return _error(request, 503, "search is unavailable right now")
         answer = _answer(found.results, rates)
         if found.truncated:

@@ -67,4 +67,9 @@ class AliasAlreadySwapped(VectorStoreError):
 
 class QueryNotSupported(Exception):
     """The configured embedder cannot embed this kind of query (the hashing stand-in and a
-    photo; FashionSigLIP before its text tower is loaded): the API's 409, with this text."""
+    photo): the API's 409, with this text."""
+
+
+class ModelBusy(Exception):
+    """Every slot for embedding shoppers' queries stayed busy for VECTORS_QUERY_WAIT: the
+    API's 503 with Retry-After, rather than one more thread waiting on the model."""

@@ -1,14 +1,21 @@
-"""Searches a shopper starts from a query rather than a product: words (and, to come, a
-photo). The query is embedded in the collection's space by the configured embedder, then
-searched with the same filters and answer as similar products (vectors/search.py)."""
+"""Searches a shopper starts from a query rather than a product: words or a photo. The query
+is embedded in the collection's space by the configured embedder, then searched with the
+same filters and answer as similar products (vectors/search.py).
+
+Embedding a query runs the model in the web process, so it takes one of
+VECTORS_QUERY_CONCURRENCY slots; a query that cannot get one within VECTORS_QUERY_WAIT
+seconds is refused (ModelBusy: the API's 503 with Retry-After) instead of queueing threads.
+"""
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.exchange_rates import RateTable
-from vectors.exceptions import QueryNotSupported
+from vectors.exceptions import ModelBusy, QueryNotSupported
 from vectors.search import SimilarProduct, nearest_products
 
 
@@ -18,36 +25,98 @@ class QueryAnswer:
     truncated: bool  # the embedder took only the query's first words
 
 
-def search_by_words(
-    text: str,
-    *,
-    limit: int = 10,
-    store_id: str | None = None,
-    price_min: Decimal | None = None,
-    price_max: Decimal | None = None,
-    currency: str | None = None,
-    rates: RateTable | None = None,
-) -> QueryAnswer:
-    """Products that match these words, best first. Raises ValueError for words the
-    embedder finds nothing in, QueryNotSupported when it cannot embed words at all,
-    EmbedderUnavailable / VectorStoreError when the model or Qdrant cannot be reached."""
+@dataclass(frozen=True)
+class QueryFilters:
+    limit: int = 10
+    store_id: str | None = None
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    currency: str | None = None
+    rates: RateTable | None = None
+
+
+class _ModelSlots:
+    """A semaphore sized by VECTORS_QUERY_CONCURRENCY (re-made when the setting changes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._size = 0
+        self._slots = threading.BoundedSemaphore(1)
+
+    def _current(self, size: int) -> threading.BoundedSemaphore:
+        with self._lock:
+            if size != self._size:
+                self._size, self._slots = size, threading.BoundedSemaphore(size)
+            return self._slots
+
+    @contextmanager
+    def turn(self):
+        from django.conf import settings
+
+        slots = self._current(max(1, settings.VECTORS_QUERY_CONCURRENCY))
+        if not slots.acquire(timeout=max(0.0, settings.VECTORS_QUERY_WAIT)):
+            raise ModelBusy(
+                f"all {self._size} query slots stayed busy for {settings.VECTORS_QUERY_WAIT:g}s"
+            )
+        try:
+            yield
+        finally:
+            slots.release()
+
+
+model_slots = _ModelSlots()
+
+
+def _embedder_method(kind: str, method: str, instead: str):
     from vectors.embedders import get_embedder
 
     embedder = get_embedder()
-    embed_text = getattr(embedder, "embed_text", None)
-    if embed_text is None:
+    embed = getattr(embedder, method, None)
+    if embed is None:
         raise QueryNotSupported(
-            f"The configured embedder ({embedder.name}) cannot embed words; "
-            "search by a product or a photo instead."
+            f"The configured embedder ({embedder.name}) cannot embed {kind}; {instead}."
         )
-    query = embed_text(text)
+    return embed
+
+
+def _search(query, filters: QueryFilters) -> QueryAnswer:
     results = nearest_products(
         query.vector.tolist(),
-        limit=limit,
-        store_id=store_id,
-        price_min=price_min,
-        price_max=price_max,
-        currency=currency,
-        rates=rates,
+        limit=filters.limit,
+        store_id=filters.store_id,
+        price_min=filters.price_min,
+        price_max=filters.price_max,
+        currency=filters.currency,
+        rates=filters.rates,
     )
     return QueryAnswer(results=results, truncated=query.truncated)
+
+
+def search_by_words(text: str, filters: QueryFilters) -> QueryAnswer:
+    """Products that match these words, best first. Raises ValueError for words the
+    embedder finds nothing in, QueryNotSupported when it cannot embed words at all,
+    ModelBusy when no slot frees in time, EmbedderUnavailable / VectorStoreError when the
+    model or Qdrant cannot be reached."""
+    embed = _embedder_method("words", "embed_text", "search by a product or a photo instead")
+    with model_slots.turn():
+        query = embed(text)
+    return _search(query, filters)
+
+
+PHOTO_INSTEAD = "search by words or a product instead"
+
+
+def search_by_image(data: bytes, filters: QueryFilters) -> QueryAnswer:
+    """Products that look like this photo (its bytes; never stored), best first. Raises
+    ValueError naming what is wrong with the image, and as search_by_words otherwise."""
+    embed = _embedder_method("a photo", "embed_image", PHOTO_INSTEAD)
+    with model_slots.turn():
+        query = embed(data)
+    return _search(query, filters)
+
+
+def search_by_image_url(url: str, filters: QueryFilters) -> QueryAnswer:
+    """As search_by_image, for a photo at a public address (fetched as products' images
+    are, outside the model's slot). Raises ValueError saying why it could not be had."""
+    fetch = _embedder_method("a photo", "fetch_image", PHOTO_INSTEAD)
+    return search_by_image(fetch(url), filters)

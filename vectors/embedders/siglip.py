@@ -1,9 +1,10 @@
-"""Marqo FashionSigLIP's vision tower through ONNX Runtime.
+"""Marqo FashionSigLIP through ONNX Runtime: its vision tower for products and a shopper's
+photo, its text tower (text.py, loaded on the first words search) for a shopper's words.
 
-The model folder (VECTORS_MODEL_DIR) holds the ONNX export of the vision model published
-with Marqo/marqo-fashionSigLIP; the first of MODEL_FILES found is used. Its input is a
-batch of 3x224x224 images normalised with mean and std 0.5 (see images.py), its output one
-embedding per image, L2-normalised here.
+The model folder (VECTORS_MODEL_DIR) holds the ONNX export published with
+Marqo/marqo-fashionSigLIP (`manage.py download_model`); the first of MODEL_FILES found is
+used. Its input is a batch of 3x224x224 images normalised with mean and std 0.5 (see
+images.py), its output one embedding per image, L2-normalised here.
 
 Pipelined: a pool of threads fetches and decodes images (fetch.py: safe and bounded) while
 the calling thread runs the model on every `batch` images as soon as they are ready (ONNX
@@ -24,9 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from config.errors import describe
-from vectors.embedders.base import EmbedFailure, ProductInput, l2_normalise
+from vectors.embedders.base import EmbedFailure, ProductInput, QueryEmbedding, l2_normalise
 from vectors.embedders.fetch import FetchLimits, ImageFetcher
 from vectors.embedders.images import SIDE, to_pixels
+from vectors.embedders.text import LazyTextTower
 from vectors.exceptions import ModelNotFound
 
 MODEL_FILES = ("onnx/vision_model.onnx", "vision_model.onnx", "onnx/model.onnx", "model.onnx")
@@ -89,8 +91,12 @@ class FashionSiglipEmbedder:
         self.session = onnxruntime.InferenceSession(
             str(path), sess_options=options, providers=list(providers)
         )
-        self.input_name = self.session.get_inputs()[0].name
+        pixels_input = self.session.get_inputs()[0]
+        self.input_name = pixels_input.name
+        # A half-precision export takes float16 pixels.
+        self.input_type = np.float16 if pixels_input.type == "tensor(float16)" else np.float32
         self.output_name = output_named(self.session, IMAGE_OUTPUTS, path)
+        self.text = LazyTextTower(model_dir, providers=providers, threads=threads)
         dummy = np.zeros((1, 3, SIDE, SIDE), dtype=np.float32)
         self.dimension = int(self._run(dummy).shape[-1])
         self.limits = limits or FetchLimits()
@@ -110,6 +116,7 @@ class FashionSiglipEmbedder:
         return now
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
+        batch = batch.astype(self.input_type, copy=False)
         output = self.session.run([self.output_name], {self.input_name: batch})[0]
         if output.ndim != 2 or output.shape[0] != batch.shape[0]:
             raise ValueError(f"expected one embedding per image, got shape {output.shape}")
@@ -125,6 +132,28 @@ class FashionSiglipEmbedder:
         pixels = to_pixels(data, max_pixels=self.limits.max_pixels, draft=self.draft)
         self._count("decode", started)
         return pixels
+
+    def embed_text(self, text: str) -> QueryEmbedding:
+        """A shopper's words, by the text tower. Raises ValueError for words with nothing
+        left to search for, ModelNotFound when the text tower's files are missing."""
+        return self.text.get().embed(text)
+
+    def fetch_image(self, url: str) -> bytes:
+        """A shopper's photo at `url`, through the same guarded fetcher as products' images
+        (never an address inside our network). Raises ValueError saying why it could not."""
+        data = self.fetcher.fetch(url)
+        if isinstance(data, EmbedFailure):
+            raise ValueError(data.reason)
+        return data
+
+    def embed_image(self, data: bytes) -> QueryEmbedding:
+        """A shopper's photo, prepared as product images are. Raises ValueError naming what
+        is wrong with it (not an image, too many pixels, a decompression bomb)."""
+        pixels = to_pixels(data, max_pixels=self.limits.max_pixels, draft=self.draft)
+        if isinstance(pixels, EmbedFailure):
+            raise ValueError(pixels.reason)
+        vector = l2_normalise(self._run(pixels[np.newaxis]).astype(np.float32))[0]
+        return QueryEmbedding(vector=vector)
 
     def embed(self, products: Sequence[ProductInput]) -> list[np.ndarray | EmbedFailure]:
         results: list[np.ndarray | EmbedFailure | None] = [None] * len(products)
@@ -146,7 +175,8 @@ class FashionSiglipEmbedder:
     def _infer(self, ready: list[tuple[int, np.ndarray]], results: list) -> None:
         started = time.perf_counter()
         try:
-            vectors = l2_normalise(self._run(np.stack([pixels for _, pixels in ready])))
+            batch = np.stack([pixels for _, pixels in ready])
+            vectors = l2_normalise(self._run(batch).astype(np.float32))
         except Exception as exc:  # narrowed down to the images that cause it
             if len(ready) == 1:
                 results[ready[0][0]] = EmbedFailure(f"model failed: {describe(exc, limit=200)}")

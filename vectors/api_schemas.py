@@ -1,0 +1,120 @@
+"""The shop-front API's request and answer schemas (vectors/api.py serves them)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from ninja import Field, Schema
+from pydantic import model_validator
+
+# Longer words are refused before any model sees them (the model takes 64 tokens of them).
+MAX_QUERY_CHARACTERS = 1000
+
+
+class ApiError(Schema):
+    error: str
+
+
+class InvalidParameters(ApiError):
+    fields: dict[str, list[dict[str, str]]]
+
+
+class Filters(Schema):
+    limit: int = Field(10, ge=1, le=100, description="How many products (1-100).")
+    store_id: str | None = Field(None, max_length=100, description="Only this store's.")
+    price_min: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
+    price_max: Decimal | None = Field(None, ge=0, max_digits=10, decimal_places=2)
+    currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        description="The currency of price_min/price_max (ISO 4217); the product's own by "
+        "default. With PRICE_CONVERSION on, prices in other currencies are converted.",
+    )
+
+    @model_validator(mode="after")
+    def _range_in_order(self):
+        if None not in (self.price_min, self.price_max) and self.price_min > self.price_max:
+            raise ValueError("price_min must not be above price_max.")
+        return self
+
+
+class ConvertedPrice(Schema):
+    price: str
+    currency: str
+
+
+class ShownProduct(Schema):
+    id: UUID
+    title: str
+    price: str = Field(description="With the currency's minor units: 12000 JPY, 19.90 USD.")
+    currency: str
+    image_url: str
+    product_url: str
+    score: float
+    converted_price: ConvertedPrice | None = None
+
+
+class RatesUsed(Schema):
+    date: str
+    source: str
+
+
+class SimilarFilters(Filters):
+    pass
+
+
+class QueryFiltersSchema(Filters):
+    """Filters of a search from a query (words, a photo): there is no product whose
+    currency a price range could take, so it needs its own."""
+
+    currency: str | None = Field(
+        None,
+        pattern=r"^[A-Z]{3}$",
+        description="The currency of price_min/price_max (ISO 4217): required with them.",
+    )
+
+    @model_validator(mode="after")
+    def _range_has_a_currency(self):
+        if (self.price_min is not None or self.price_max is not None) and not self.currency:
+            raise ValueError("a price range needs its currency (currency=USD, say).")
+        return self
+
+
+class WordsQuery(QueryFiltersSchema):
+    q: str = Field(
+        min_length=1,
+        max_length=MAX_QUERY_CHARACTERS,
+        description="The shopper's words. The model takes its first 64 tokens; the answer "
+        "says `truncated` when it cut the rest.",
+    )
+
+    @model_validator(mode="after")
+    def _words_not_blank(self):
+        if not self.q.strip():
+            raise ValueError("q must not be empty.")
+        return self
+
+
+class SimilarAnswer(Schema):
+    results: list[ShownProduct]
+    exchange_rates: RatesUsed | None = None
+
+
+class SearchAnswer(SimilarAnswer):
+    truncated: bool | None = Field(
+        None, description="True when the query was longer than the model takes."
+    )
+
+
+class PhotoQuery(QueryFiltersSchema):
+    """A photo search's filters; the photo comes as the multipart field `image`."""
+
+
+class PhotoUrlQuery(QueryFiltersSchema):
+    image_url: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=r"^https?://",
+        description="A public http(s) address of the photo; we fetch it once, never store it.",
+    )

@@ -41,14 +41,14 @@ def build_vision_model(
 
 # A tiny T5-like SentencePiece vocabulary: T5's special tokens first (pad 0, </s> 1, unk 2),
 # whole fashion words, and every letter and digit so that no word is unknown.
-WORDS = (
-    "red blue white black dress shirt boots leather linen hoodie cap beanie logo with "
-    "pocket zipper tshirt jeans coat"
-).split()
+WORDS = [
+    *("red", "blue", "white", "black", "dress", "shirt", "boots", "leather", "linen"),
+    *("hoodie", "cap", "beanie", "logo", "with", "pocket", "zipper", "tshirt", "jeans", "coat"),
+]
 CHARACTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def build_tokenizer(folder: Path, *, pad_token: str = "</s>") -> Path:
+def build_tokenizer(folder: Path, *, pad_token: str = "</s>") -> Path:  # noqa: S107
     """tokenizer.json and tokenizer_config.json as SigLIP's export has them: a Unigram model
     behind a Metaspace pre-tokenizer, </s> appended, and </s> named as the pad token."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
@@ -81,7 +81,7 @@ def build_text_model(
 ) -> Path:
     """input_ids [N,context_length] -> one row of `table` per token, summed -> [N,D].
     (The real tower's output depends on every token, padding included, as this does.)"""
-    vocabulary, dimension = table.shape
+    dimension = table.shape[1]
     graph = helper.make_graph(
         [
             helper.make_node("Gather", ["E", "input_ids"], ["rows"], axis=0),

@@ -115,7 +115,9 @@ def test_a_photo_at_an_address_is_fetched_safely(client, catalog, settings):
     assert answer.status_code == 200, answer.content
     assert set(titles(answer)[:2]) == {"Blue dress", "Blue shirt"}
 
-    missing = client.post(URL, {"image_url": f"{catalog}/nope.png"}, content_type="application/json")
+    missing = client.post(
+        URL, {"image_url": f"{catalog}/nope.png"}, content_type="application/json"
+    )
     assert missing.status_code == 400
     assert missing.json()["fields"]["image_url"][0]["message"] == "image answered HTTP 404"
 

@@ -110,3 +110,19 @@ def test_the_embedder_embeds_words_and_photos_in_one_space(model_dir, weights):
     assert float(photo @ words) == pytest.approx(1.0, abs=1e-4)
     with pytest.raises(ValueError, match="cannot be decoded"):
         embedder.embed_image(b"not a photo")
+
+
+@pytest.mark.parametrize(
+    "words",
+    ["linen shirt with pocket", "blue " * 70, "cap", "hoodie zipper 2024 xl"],
+    ids=["short", "longer-than-the-model-takes", "one-word", "digits"],
+)
+def test_token_ids_match_transformers_called_as_open_clip_calls_it(model_dir, tower, words):
+    """Beside the fixture: the reference tokenizer call run here, on more words."""
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(str(model_dir))
+    expected = reference(
+        [prepare_text(words)], max_length=64, padding="max_length", truncation=True
+    ).input_ids
+    assert tower.token_ids(words)[0].tolist() == expected

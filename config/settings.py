@@ -162,6 +162,9 @@ VECTORS_EMBEDDER = env.str("VECTORS_EMBEDDER", default="hashing")
 VECTORS_MODEL_DIR = env.str(
     "VECTORS_MODEL_DIR", default=str(BASE_DIR / "var" / "models" / "marqo-fashionSigLIP")
 )
+# Which of the published export's precisions the embedder loads and download_model fetches
+# (fp32, fp16, int8, uint8, quantized, q4, q4f16, bnb4; vectors/embedders/model_files.py).
+VECTORS_MODEL_PRECISION = env.str("VECTORS_MODEL_PRECISION", default="fp32")
 # ONNX Runtime execution providers, in order of preference (a GPU machine with
 # onnxruntime-gpu: CUDAExecutionProvider,CPUExecutionProvider); intra-op threads (0: ONNX
 # Runtime's default, one per core); images per inference.
@@ -311,6 +314,8 @@ LOGGING = {
         # qdrant-client's HTTP layer logs every request at INFO.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # huggingface_hub's HTTP client (download_model), likewise.
+        "httpx2": {"level": "WARNING"},
         # django-axes says hello at INFO in every process; lock-outs come at WARNING.
         "axes": {"level": "WARNING"},
     },

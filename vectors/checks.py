@@ -146,6 +146,36 @@ def check_embedder_dimension(app_configs=None, **kwargs):
 
 
 @register("qdrant", deploy=True)
+def check_model_files(app_configs=None, **kwargs):
+    """Every file of the published export the embedder reads, named when missing: without
+    the text tower, searching by words fails while products still embed."""
+    from django.conf import settings
+
+    from vectors.embedders.model_files import PRECISIONS, missing_files
+
+    if settings.VECTORS_EMBEDDER != "fashion-siglip":
+        return []
+    if settings.VECTORS_MODEL_PRECISION not in PRECISIONS:
+        return [
+            Error(
+                f"VECTORS_MODEL_PRECISION must be one of {', '.join(PRECISIONS)}, not "
+                f"{settings.VECTORS_MODEL_PRECISION!r}.",
+                id="vectors.E024",
+            )
+        ]
+    missing = missing_files(settings.VECTORS_MODEL_DIR, settings.VECTORS_MODEL_PRECISION)
+    if not missing:
+        return []
+    return [
+        Error(
+            f"VECTORS_MODEL_DIR ({settings.VECTORS_MODEL_DIR}) lacks {', '.join(missing)}.",
+            hint="Run `manage.py download_model` (it resumes and keeps what is there).",
+            id="vectors.E023",
+        )
+    ]
+
+
+@register("qdrant", deploy=True)
 def check_onnx_providers(app_configs=None, **kwargs):
     """ONNX Runtime quietly falls back to the next provider (in the end, the CPU) when one
     asked for is missing: a GPU worker would run at CPU speed without saying so."""

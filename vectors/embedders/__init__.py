@@ -37,9 +37,10 @@ def _build(name: str, dimension: int, options: tuple) -> Embedder:
         from vectors.embedders.fetch import FetchLimits
         from vectors.embedders.siglip import FashionSiglipEmbedder
 
-        model_dir, providers, threads, batch, timeout, allow_private = options
+        model_dir, precision, providers, threads, batch, timeout, allow_private = options
         return FashionSiglipEmbedder(
             model_dir=model_dir,
+            precision=precision,
             limits=FetchLimits(timeout=timeout, allow_private=allow_private),
             providers=providers,
             threads=threads,
@@ -55,6 +56,7 @@ def get_embedder() -> Embedder:
 
     options = (
         settings.VECTORS_MODEL_DIR,
+        settings.VECTORS_MODEL_PRECISION,
         tuple(settings.VECTORS_ONNX_PROVIDERS),
         settings.VECTORS_ONNX_THREADS,
         settings.VECTORS_EMBED_BATCH,

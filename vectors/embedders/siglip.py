@@ -2,9 +2,10 @@
 photo, its text tower (text.py, loaded on the first words search) for a shopper's words.
 
 The model folder (VECTORS_MODEL_DIR) holds the ONNX export published with
-Marqo/marqo-fashionSigLIP (`manage.py download_model`); the first of MODEL_FILES found is
-used. Its input is a batch of 3x224x224 images normalised with mean and std 0.5 (see
-images.py), its output one embedding per image, L2-normalised here.
+Marqo/marqo-fashionSigLIP (`manage.py download_model`), in the precision
+VECTORS_MODEL_PRECISION names (model_files.py). The vision tower's input is a batch of
+3x224x224 images normalised with mean and std 0.5 (see images.py), its output one embedding
+per image, L2-normalised here.
 
 Pipelined: a pool of threads fetches and decodes images (fetch.py: safe and bounded) while
 the calling thread runs the model on every `batch` images as soon as they are ready (ONNX
@@ -28,10 +29,10 @@ from config.errors import describe
 from vectors.embedders.base import EmbedFailure, ProductInput, QueryEmbedding, l2_normalise
 from vectors.embedders.fetch import FetchLimits, ImageFetcher
 from vectors.embedders.images import SIDE, to_pixels
+from vectors.embedders.model_files import vision_candidates
 from vectors.embedders.text import LazyTextTower
 from vectors.exceptions import ModelNotFound
 
-MODEL_FILES = ("onnx/vision_model.onnx", "vision_model.onnx", "onnx/model.onnx", "model.onnx")
 FETCH_THREADS = 16  # images fetched and decoded at once, overall (fetch.PER_HOST per host)
 
 
@@ -55,14 +56,15 @@ def output_named(session, names: Sequence[str], path: Path) -> str:
     )
 
 
-def find_model(model_dir: str) -> Path:
+def find_model(model_dir: str, precision: str = "fp32") -> Path:
     folder = Path(model_dir)
-    for name in MODEL_FILES:
+    candidates = vision_candidates(precision)
+    for name in candidates:
         if (folder / name).is_file():
             return folder / name
     raise ModelNotFound(
-        f"No ONNX vision model in {folder} (looked for {', '.join(MODEL_FILES)}). Download "
-        "Marqo/marqo-fashionSigLIP's ONNX export there, or set VECTORS_MODEL_DIR."
+        f"No ONNX vision model in {folder} (looked for {', '.join(candidates)}): run "
+        "`manage.py download_model`, or set VECTORS_MODEL_DIR."
     )
 
 
@@ -76,6 +78,7 @@ class FashionSiglipEmbedder:
         self,
         *,
         model_dir: str,
+        precision: str = "fp32",
         limits: FetchLimits | None = None,
         providers: Sequence[str] = ("CPUExecutionProvider",),
         threads: int = 0,
@@ -84,7 +87,7 @@ class FashionSiglipEmbedder:
     ):
         import onnxruntime
 
-        path = find_model(model_dir)
+        path = find_model(model_dir, precision)
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -96,7 +99,9 @@ class FashionSiglipEmbedder:
         # A half-precision export takes float16 pixels.
         self.input_type = np.float16 if pixels_input.type == "tensor(float16)" else np.float32
         self.output_name = output_named(self.session, IMAGE_OUTPUTS, path)
-        self.text = LazyTextTower(model_dir, providers=providers, threads=threads)
+        self.text = LazyTextTower(
+            model_dir, precision=precision, providers=providers, threads=threads
+        )
         dummy = np.zeros((1, 3, SIDE, SIDE), dtype=np.float32)
         self.dimension = int(self._run(dummy).shape[-1])
         self.limits = limits or FetchLimits()

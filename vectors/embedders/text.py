@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from vectors.embedders.base import QueryEmbedding, l2_normalise
+from vectors.embedders.model_files import text_candidates
 from vectors.exceptions import ModelNotFound
 
-TEXT_MODEL_FILES = ("onnx/text_model.onnx", "text_model.onnx")
 TOKENIZER_FILE = "tokenizer.json"
 # open_clip's config for the model: the text tower's context length is read from it.
 OPEN_CLIP_CONFIG = "open_clip_config.json"
@@ -42,11 +42,12 @@ def prepare_text(text: str) -> str:
     return " ".join(text.split())
 
 
-def find_text_files(model_dir: str) -> tuple[Path, Path]:
+def find_text_files(model_dir: str, precision: str = "fp32") -> tuple[Path, Path]:
     folder = Path(model_dir)
-    model = next((folder / n for n in TEXT_MODEL_FILES if (folder / n).is_file()), None)
+    candidates = text_candidates(precision)
+    model = next((folder / n for n in candidates if (folder / n).is_file()), None)
     tokenizer = folder / TOKENIZER_FILE
-    missing = [] if model else [" or ".join(TEXT_MODEL_FILES)]
+    missing = [] if model else [" or ".join(candidates)]
     if not tokenizer.is_file():
         missing.append(TOKENIZER_FILE)
     if missing:
@@ -87,13 +88,13 @@ def _pad_id(tokenizer, folder: Path) -> int:
 class TextTower:
     """Loaded once per process, on the first words search (a sync never pays for it)."""
 
-    def __init__(self, model_dir: str, *, providers, threads: int = 0):
+    def __init__(self, model_dir: str, *, precision: str = "fp32", providers, threads: int = 0):
         import onnxruntime
         from tokenizers import Tokenizer
 
         from vectors.embedders.siglip import output_named
 
-        model_path, tokenizer_path = find_text_files(model_dir)
+        model_path, tokenizer_path = find_text_files(model_dir, precision)
         folder = Path(model_dir)
         self.context_length = _context_length(folder)
         self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
@@ -131,8 +132,8 @@ class TextTower:
 class LazyTextTower:
     """The text tower, built on first use by whichever thread needs it first."""
 
-    def __init__(self, model_dir: str, *, providers, threads: int = 0):
-        self._arguments = (model_dir, tuple(providers), threads)
+    def __init__(self, model_dir: str, *, precision: str, providers, threads: int = 0):
+        self._arguments = (model_dir, precision, tuple(providers), threads)
         self._tower: TextTower | None = None
         self._lock = threading.Lock()
 
@@ -140,6 +141,8 @@ class LazyTextTower:
         if self._tower is None:
             with self._lock:
                 if self._tower is None:
-                    model_dir, providers, threads = self._arguments
-                    self._tower = TextTower(model_dir, providers=providers, threads=threads)
+                    model_dir, precision, providers, threads = self._arguments
+                    self._tower = TextTower(
+                        model_dir, precision=precision, providers=providers, threads=threads
+                    )
         return self._tower

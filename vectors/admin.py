@@ -1,5 +1,5 @@
 """The product admin, with what the vector index knows: a status column, a "similar
-products" panel and a re-sync action. Added here, so that catalog never imports vectors.
+products" panel, a re-sync action and a search page (words or a photo: admin_search.py). Added here, so that catalog never imports vectors.
 
 Search and sync are imported where they are used: admin autodiscovery imports this module in
 every process (every manage.py command), and they bring qdrant_client, about half a second
@@ -71,6 +71,20 @@ class ProductWithVectorsAdmin(ProductAdmin):
         ("Similar products", {"fields": ["similar_products_panel"]}),
     ]
     actions = ["resync_vectors"]
+    change_list_template = "admin/catalog/product/change_list_with_search.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        from vectors.admin_search import search_view
+
+        search = path(
+            "search/",
+            self.admin_site.admin_view(search_view, cacheable=False),
+            {"model_admin": self},
+            name="catalog_product_search",
+        )
+        return [search, *super().get_urls()]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(pending_attempts=PENDING_ATTEMPTS)

@@ -35,7 +35,7 @@ class ImageRequest:
     data: bytes | None  # the uploaded photo, or None when the query names image_url
 
 
-class _InMemoryOnly(MemoryFileUploadHandler):
+class InMemoryOnly(MemoryFileUploadHandler):
     """Keeps the upload in memory whatever its size: the body was bounded before parsing."""
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
@@ -53,7 +53,7 @@ def read_image_request(request) -> ImageRequest:
             raise ImageRequestRefused(
                 413, f"the photo must be at most {MAX_IMAGE_BYTES // 2**20} MB"
             )
-        request.upload_handlers = [_InMemoryOnly(request)]
+        request.upload_handlers = [InMemoryOnly(request)]
         try:
             files, form = request.FILES, request.POST
         except MultiPartParserError:

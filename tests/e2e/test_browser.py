@@ -130,3 +130,105 @@ def test_a_newcomer_browses_the_demo_catalog(demo_site, page):
     if os.environ.get("E2E_SCREENSHOTS"):  # to look at it: E2E_SCREENSHOTS=1 make test
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "product-page.png"), full_page=True)
+
+
+def log_in(page, site: str) -> None:
+    page.goto(f"{site}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "demo-password")
+    page.click("input[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+
+def card_titles(page) -> list[str]:
+    return page.locator("#search-results li a").all_inner_texts()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_search_the_demo_by_words(demo_site, page):
+    log_in(page, demo_site)
+    page.goto(f"{demo_site}/admin/catalog/product/")
+    page.click("text=Search by words or photo")
+    page.wait_for_url(re.compile(r"/admin/catalog/product/search/$"))
+    page.fill("#id_q", "linen shirt")
+    page.fill("#id_store_id", "maison-lune")
+    page.click("#product-search input[type=submit]")
+    page.wait_for_selector("#search-results")
+    titles = card_titles(page)
+    assert titles and "linen" in titles[0].lower()
+    metas = page.locator("#search-results .meta").all_inner_texts()
+    assert metas and all(meta.startswith("maison-lune ·") for meta in metas)
+    # Every result has its thumbnail, and leads to its product.
+    assert page.locator("#search-results li img").count() == len(titles)
+    page.locator("#search-results li a").first.click()
+    page.wait_for_url(re.compile(r"/change/"))
+    assert page.locator("#id_title").input_value() == titles[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_search_by_a_photo_through_the_model(live_server, page, settings, tmp_path):
+    """The photo goes through the real model's code on the tiny towers the tests build (the
+    real weights cannot be downloaded), as a shop with VECTORS_EMBEDDER=fashion-siglip runs."""
+    import io
+    from http.server import BaseHTTPRequestHandler
+
+    import numpy as np
+    from PIL import Image
+
+    from tests.helpers import LoopbackHTTPServer
+    from tests.vectors.onnx_models import COLOURS, build_tiny_siglip
+    from vectors.embedders import reset_embedder
+
+    weights = np.random.default_rng(0).standard_normal((3, 768)).astype(np.float32)
+    settings.VECTORS_EMBEDDER = "fashion-siglip"
+    settings.VECTORS_MODEL_DIR = str(build_tiny_siglip(tmp_path / "model", weights))
+    settings.VECTORS_IMAGE_ALLOW_PRIVATE = True  # the products' images are on loopback
+    settings.QDRANT = {"PATH": str(tmp_path / "qdrant")}
+    reset_embedder()
+
+    def png(rgb) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (120, 160), rgb).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    photos = {f"/{name}.png": png(rgb) for name, rgb in COLOURS.items()}
+
+    class Photos(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(photos[self.path])
+
+        def log_message(self, *args):
+            pass
+
+    try:
+        with LoopbackHTTPServer(Photos) as server:
+            for colour in ("red", "blue"):
+                for kind in ("dress", "coat"):
+                    Product.objects.create(
+                        store_id="shop-a",
+                        external_id=f"{colour}-{kind}",
+                        title=f"{colour.title()} {kind}",
+                        price="50.00",
+                        currency="EUR",
+                        image_url=f"{server.base}/{colour}.png",
+                        product_url=f"https://shop-a.example/{colour}-{kind}",
+                    )
+            quiet = {"stdout": StringIO(), "stderr": StringIO()}
+            call_command("ensure_qdrant_collection", **quiet)
+            call_command("sync_vectors", **quiet)
+        get_user_model().objects.create_superuser("admin", "admin@example.com", "demo-password")
+
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/admin/catalog/product/search/")
+        page.set_input_files(
+            "#id_image",
+            files=[{"name": "mine.png", "mimeType": "image/png", "buffer": png((20, 30, 230))}],
+        )
+        page.click("#product-search input[type=submit]")
+        page.wait_for_selector("#search-results")
+        assert set(card_titles(page)[:2]) == {"Blue dress", "Blue coat"}
+    finally:
+        reset_embedder()

@@ -4,81 +4,16 @@ here (the real weights cannot be downloaded), products' images and query photos 
 loopback."""
 
 import io
-from http.server import BaseHTTPRequestHandler
 
-import numpy as np
 import pytest
-from PIL import Image
 
-from tests.helpers import LoopbackHTTPServer
-from tests.vectors.onnx_models import COLOURS, build_tiny_siglip
+from tests.vectors.tiny_siglip import png
 from vectors.collection import collection_ensure
-from vectors.embedders import get_embedder, reset_embedder
+from vectors.embedders import reset_embedder
 from vectors.query import model_slots
-from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db
-DIM = 768
 URL = "/api/search/image"
-
-
-def png(rgb, size=(64, 48)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def images():
-    routes = {f"/{name}.png": png(rgb) for name, rgb in COLOURS.items()}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = routes.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "image/png" if body else "text/plain")
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    with LoopbackHTTPServer(Handler) as server:
-        yield server.base
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    weights = np.random.default_rng(0).standard_normal((3, DIM)).astype(np.float32)
-    return build_tiny_siglip(tmp_path_factory.mktemp("marqo-fashionSigLIP"), weights)
-
-
-@pytest.fixture
-def siglip(settings, model_dir):
-    settings.VECTORS_EMBEDDER = "fashion-siglip"
-    settings.VECTORS_MODEL_DIR = str(model_dir)
-    # The images are on loopback; test_photo_urls_inside_our_network_are_refused turns it off.
-    settings.VECTORS_IMAGE_ALLOW_PRIVATE = True
-    reset_embedder()
-    yield settings
-    reset_embedder()
-
-
-@pytest.fixture
-def catalog(siglip, qdrant, config, make_product, images):
-    collection_ensure(client=qdrant, config=config)
-    for name, store, price in (("red", "shop-a", "30.00"), ("blue", "shop-b", "80.00")):
-        for kind in ("dress", "shirt"):
-            make_product(
-                title=f"{name.title()} {kind}",
-                store_id=store,
-                price=price,
-                image_url=f"{images}/{name}.png",
-            )
-    report = sync_pending(client=qdrant, config=config, embedder=get_embedder())
-    assert report.embedded == 4, report.failed
-    return images
 
 
 def titles(answer) -> list[str]:
@@ -89,7 +24,7 @@ def upload(client, data: bytes, **fields):
     return client.post(URL, {"image": io.BytesIO(data), **fields})
 
 
-def test_a_photo_finds_the_products_that_look_like_it(client, catalog):
+def test_a_photo_finds_the_products_that_look_like_it(client, colour_catalog):
     answer = upload(client, png((250, 10, 10), size=(300, 400)))
     assert answer.status_code == 200, answer.content
     assert set(titles(answer)[:2]) == {"Red dress", "Red shirt"}
@@ -97,7 +32,7 @@ def test_a_photo_finds_the_products_that_look_like_it(client, catalog):
     assert "truncated" not in answer.json()
 
 
-def test_filters_come_as_form_fields_or_in_the_query_string(client, catalog):
+def test_filters_come_as_form_fields_or_in_the_query_string(client, colour_catalog):
     assert set(titles(upload(client, png((255, 0, 0)), store_id="shop-b"))) == {
         "Blue dress",
         "Blue shirt",
@@ -110,27 +45,31 @@ def test_filters_come_as_form_fields_or_in_the_query_string(client, catalog):
     assert no_currency.status_code == 400 and list(no_currency.json()["fields"]) == ["__all__"]
 
 
-def test_a_photo_at_an_address_is_fetched_safely(client, catalog, settings):
-    answer = client.post(URL, {"image_url": f"{catalog}/blue.png"}, content_type="application/json")
+def test_a_photo_at_an_address_is_fetched_safely(client, colour_catalog, settings):
+    answer = client.post(
+        URL, {"image_url": f"{colour_catalog}/blue.png"}, content_type="application/json"
+    )
     assert answer.status_code == 200, answer.content
     assert set(titles(answer)[:2]) == {"Blue dress", "Blue shirt"}
 
     missing = client.post(
-        URL, {"image_url": f"{catalog}/nope.png"}, content_type="application/json"
+        URL, {"image_url": f"{colour_catalog}/nope.png"}, content_type="application/json"
     )
     assert missing.status_code == 400
     assert missing.json()["fields"]["image_url"][0]["message"] == "image answered HTTP 404"
 
 
-def test_photo_urls_inside_our_network_are_refused(client, catalog, settings):
+def test_photo_urls_inside_our_network_are_refused(client, colour_catalog, settings):
     settings.VECTORS_IMAGE_ALLOW_PRIVATE = False
     reset_embedder()
-    answer = client.post(URL, {"image_url": f"{catalog}/red.png"}, content_type="application/json")
+    answer = client.post(
+        URL, {"image_url": f"{colour_catalog}/red.png"}, content_type="application/json"
+    )
     assert answer.status_code == 400
     assert "a loopback address" in answer.json()["fields"]["image_url"][0]["message"]
 
 
-def test_words_are_embedded_by_the_text_tower(client, catalog):
+def test_words_are_embedded_by_the_text_tower(client, colour_catalog):
     answer = client.get("/api/search", {"q": "A RED dress!"})
     assert answer.status_code == 200, answer.content
     assert set(titles(answer)[:2]) == {"Red dress", "Red shirt"}
@@ -144,7 +83,7 @@ def test_words_are_embedded_by_the_text_tower(client, catalog):
     ],
     ids=["not-an-image", "too-many-pixels"],
 )
-def test_a_bad_photo_is_a_400_saying_what_is_wrong(client, catalog, data, message):
+def test_a_bad_photo_is_a_400_saying_what_is_wrong(client, colour_catalog, data, message):
     answer = upload(client, data)
     assert answer.status_code == 400
     assert answer.json() == {
@@ -153,7 +92,7 @@ def test_a_bad_photo_is_a_400_saying_what_is_wrong(client, catalog, data, messag
     }
 
 
-def test_a_body_over_the_limit_is_a_413_before_it_is_read(client, catalog):
+def test_a_body_over_the_limit_is_a_413_before_it_is_read(client, colour_catalog):
     answer = upload(client, b"\0" * (10 * 1024 * 1024 + 1))
     assert answer.status_code == 413
     assert answer.json() == {"error": "the photo must be at most 10 MB"}
@@ -169,14 +108,16 @@ def test_a_body_over_the_limit_is_a_413_before_it_is_read(client, catalog):
     ],
     ids=["no-image", "xml", "broken-json", "not-http"],
 )
-def test_requests_that_are_not_a_photo_search_are_refused_in_json(client, catalog, kwargs, status):
+def test_requests_that_are_not_a_photo_search_are_refused_in_json(
+    client, colour_catalog, kwargs, status
+):
     answer = client.post(URL, **kwargs)
     assert answer.status_code == status
     assert answer["Content-Type"].startswith("application/json")
     assert "error" in answer.json()
 
 
-def test_an_uploaded_photo_never_touches_the_disk(client, catalog, settings, monkeypatch):
+def test_an_uploaded_photo_never_touches_the_disk(client, colour_catalog, settings, monkeypatch):
     import django.core.files.uploadedfile as uploaded
 
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10  # Django would spool anything larger to a file
@@ -188,7 +129,7 @@ def test_an_uploaded_photo_never_touches_the_disk(client, catalog, settings, mon
     assert upload(client, png((255, 0, 0), size=(500, 500))).status_code == 200
 
 
-def test_a_busy_model_answers_503_with_retry_after_at_once(client, catalog, settings):
+def test_a_busy_model_answers_503_with_retry_after_at_once(client, colour_catalog, settings):
     settings.VECTORS_QUERY_CONCURRENCY = 1
     settings.VECTORS_QUERY_WAIT = 0.05
     with model_slots.turn():  # another request is embedding its query

@@ -1,5 +1,6 @@
 """The product admin, with what the vector index knows: a status column, a "similar
-products" panel, a re-sync action and a search page (words or a photo: admin_search.py). Added here, so that catalog never imports vectors.
+products" panel, a re-sync action and a search page (words or a photo: admin_search.py).
+Added here, so that catalog never imports vectors.
 
 Search and sync are imported where they are used: admin autodiscovery imports this module in
 every process (every manage.py command), and they bring qdrant_client, about half a second

@@ -31,9 +31,7 @@ class SearchForm(forms.Form):
     price_max = forms.DecimalField(
         label="to", min_value=0, max_digits=10, decimal_places=2, required=False
     )
-    currency = forms.RegexField(
-        label="Currency", regex=r"^[A-Z]{3}$", required=False, max_length=3
-    )
+    currency = forms.RegexField(label="Currency", regex=r"^[A-Z]{3}$", required=False, max_length=3)
 
     def clean(self):
         data = super().clean()
@@ -145,6 +143,4 @@ def _page(request, model_admin, form, *, results=None, error=None, status=200):
         "error": error,
         "has_view_permission": True,
     }
-    return TemplateResponse(
-        request, "admin/catalog/product/search.html", context, status=status
-    )
+    return TemplateResponse(request, "admin/catalog/product/search.html", context, status=status)

@@ -77,7 +77,8 @@ def test_only_staff_may_search(client, django_user_model):
     assert client.get(URL).status_code == 302  # to the login page
     client.force_login(django_user_model.objects.create_user("shopper"))
     assert client.get(URL).status_code == 302
-    client.force_login(django_user_model.objects.create_user("clerk", is_staff=True))  # staff without the product view permission
+    # Staff, without the permission to view products:
+    client.force_login(django_user_model.objects.create_user("clerk", is_staff=True))
     assert client.get(URL).status_code == 403
 
 

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import OperationalError
+from django.http import HttpResponse
 from ninja import NinjaAPI, Query
 from ninja.errors import HttpError, ValidationError
 from ninja.throttling import AnonRateThrottle, BaseThrottle
@@ -158,10 +159,11 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
     url_name="search-words",
     summary="Products that match a shopper's words",
 )
-def search_words(request, query: Query[WordsQuery]):
+def search_words(request, response: HttpResponse, query: Query[WordsQuery]):
     from vectors.query import search_by_words
 
-    return _query_search(request, "q", lambda filters: search_by_words(query.q, filters), query)
+    search = lambda filters: search_by_words(query.q, filters)  # noqa: E731
+    return _query_search(request, response, "q", search, query)
 
 
 @api.post(
@@ -179,7 +181,7 @@ def search_words(request, query: Query[WordsQuery]):
     ),
     openapi_extra={"requestBody": image_request_body()},
 )
-def search_image(request):
+def search_image(request, response: HttpResponse):
     from vectors.query import search_by_image, search_by_image_url
 
     try:
@@ -192,10 +194,10 @@ def search_image(request):
         field, search = "image", lambda filters: search_by_image(upload.data, filters)
     else:
         field, search = "image_url", lambda f: search_by_image_url(upload.query.image_url, f)
-    return _query_search(request, field, search, upload.query)
+    return _query_search(request, response, field, search, upload.query)
 
 
-def _query_search(request, field: str, search, query: Filters):
+def _query_search(request, response: HttpResponse, field: str, search, query: Filters):
     """Runs a query search (words, a photo) with the query's filters, mapping its expected
     failures: what is wrong with the query to a 400 naming `field`, an embedder that cannot
     take it to 409, a busy model to 503 with Retry-After, Qdrant or PostgreSQL down to 503."""
@@ -230,6 +232,10 @@ def _query_search(request, field: str, search, query: Filters):
         except (VectorStoreError, OperationalError) as exc:
             logger.warning("query search failed: %s", first_line(exc))
             return _error(request, 503, "search is unavailable right now")
+        # What the whole request's time went to, for whoever tunes the model's slots.
+        response["Server-Timing"] = (
+            f"queue;dur={found.wait_seconds * 1000:.1f}, model;dur={found.model_seconds * 1000:.1f}"
+        )
         answer = _answer(found.results, rates)
         if found.truncated:
             answer["truncated"] = True

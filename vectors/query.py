@@ -10,6 +10,7 @@ seconds is refused (ModelBusy: the API's 503 with Retry-After) instead of queuei
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,9 @@ from vectors.search import SimilarProduct, nearest_products
 class QueryAnswer:
     results: list[SimilarProduct]
     truncated: bool  # the embedder took only the query's first words
+    # Seconds waiting for a model slot, and running the model: the API's Server-Timing.
+    wait_seconds: float = 0.0
+    model_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,17 @@ def _embedder_method(kind: str, method: str, instead: str):
     return embed
 
 
-def _search(query, filters: QueryFilters) -> QueryAnswer:
+def _embedded(embed, query_input):
+    """(query embedding, seconds waited for a slot, seconds in the model)."""
+    asked = time.perf_counter()
+    with model_slots.turn():
+        started = time.perf_counter()
+        query = embed(query_input)
+    return query, started - asked, time.perf_counter() - started
+
+
+def _search(embedded, filters: QueryFilters) -> QueryAnswer:
+    query, waited, modelled = embedded
     results = nearest_products(
         query.vector.tolist(),
         limit=filters.limit,
@@ -89,7 +103,9 @@ def _search(query, filters: QueryFilters) -> QueryAnswer:
         currency=filters.currency,
         rates=filters.rates,
     )
-    return QueryAnswer(results=results, truncated=query.truncated)
+    return QueryAnswer(
+        results=results, truncated=query.truncated, wait_seconds=waited, model_seconds=modelled
+    )
 
 
 def search_by_words(text: str, filters: QueryFilters) -> QueryAnswer:
@@ -98,9 +114,7 @@ def search_by_words(text: str, filters: QueryFilters) -> QueryAnswer:
     ModelBusy when no slot frees in time, EmbedderUnavailable / VectorStoreError when the
     model or Qdrant cannot be reached."""
     embed = _embedder_method("words", "embed_text", "search by a product or a photo instead")
-    with model_slots.turn():
-        query = embed(text)
-    return _search(query, filters)
+    return _search(_embedded(embed, text), filters)
 
 
 PHOTO_INSTEAD = "search by words or a product instead"
@@ -110,9 +124,7 @@ def search_by_image(data: bytes, filters: QueryFilters) -> QueryAnswer:
     """Products that look like this photo (its bytes; never stored), best first. Raises
     ValueError naming what is wrong with the image, and as search_by_words otherwise."""
     embed = _embedder_method("a photo", "embed_image", PHOTO_INSTEAD)
-    with model_slots.turn():
-        query = embed(data)
-    return _search(query, filters)
+    return _search(_embedded(embed, data), filters)
 
 
 def search_by_image_url(url: str, filters: QueryFilters) -> QueryAnswer:

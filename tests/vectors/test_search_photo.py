@@ -163,3 +163,11 @@ def test_the_openapi_document_offers_both_ways_to_send_a_photo(client):
     assert content["multipart/form-data"]["schema"]["required"] == ["image"]
     assert "image_url" in content["application/json"]["schema"]["properties"]
     assert {"200", "400", "409", "413", "429", "503"} <= set(operation["responses"])
+
+
+def test_answers_say_where_the_time_went(client, colour_catalog):
+    timing = upload(client, png((255, 0, 0)))["Server-Timing"]
+    queue, model = timing.split(", ")
+    assert queue.startswith("queue;dur=") and model.startswith("model;dur=")
+    assert float(model.removeprefix("model;dur=")) > 0
+    assert "model;dur=" in client.get("/api/search", {"q": "red"})["Server-Timing"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http.multipartparser import MultiPartParserError
 
@@ -56,7 +57,9 @@ def read_image_request(request) -> ImageRequest:
         request.upload_handlers = [InMemoryOnly(request)]
         try:
             files, form = request.FILES, request.POST
-        except MultiPartParserError:
+        except RequestDataTooBig:  # form fields beyond DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise ImageRequestRefused(413, "the form fields are too large") from None
+        except (MultiPartParserError, SuspiciousOperation):
             raise ImageRequestRefused(400, "the multipart body cannot be read") from None
         upload = files.get("image")
         if upload is None:

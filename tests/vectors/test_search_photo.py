@@ -171,3 +171,10 @@ def test_answers_say_where_the_time_went(client, colour_catalog):
     assert queue.startswith("queue;dur=") and model.startswith("model;dur=")
     assert float(model.removeprefix("model;dur=")) > 0
     assert "model;dur=" in client.get("/api/search", {"q": "red"})["Server-Timing"]
+
+
+def test_oversized_form_fields_are_a_413(client, colour_catalog, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    answer = upload(client, png((255, 0, 0)), store_id="x" * 5000)
+    assert answer.status_code == 413
+    assert answer.json() == {"error": "the form fields are too large"}

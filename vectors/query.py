@@ -5,6 +5,7 @@ same filters and answer as similar products (vectors/search.py).
 Embedding a query runs the model in the web process, so it takes one of
 VECTORS_QUERY_CONCURRENCY slots; a query that cannot get one within VECTORS_QUERY_WAIT
 seconds is refused (ModelBusy: the API's 503 with Retry-After) instead of queueing threads.
+Fetching a photo from an address a shopper gave is bounded the same way.
 """
 
 from __future__ import annotations
@@ -39,28 +40,31 @@ class QueryFilters:
     rates: RateTable | None = None
 
 
-class _ModelSlots:
-    """A semaphore sized by VECTORS_QUERY_CONCURRENCY (re-made when the setting changes)."""
+class _Slots:
+    """A semaphore sized by a setting (re-made when the setting changes): `turn()` waits
+    VECTORS_QUERY_WAIT seconds at most for one, else raises ModelBusy."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str, size) -> None:
+        self.what, self._size_setting = what, size
         self._lock = threading.Lock()
         self._size = 0
         self._slots = threading.BoundedSemaphore(1)
 
-    def _current(self, size: int) -> threading.BoundedSemaphore:
+    def _current(self) -> tuple[threading.BoundedSemaphore, int]:
+        size = max(1, self._size_setting())
         with self._lock:
             if size != self._size:
                 self._size, self._slots = size, threading.BoundedSemaphore(size)
-            return self._slots
+            return self._slots, size
 
     @contextmanager
     def turn(self):
         from django.conf import settings
 
-        slots = self._current(max(1, settings.VECTORS_QUERY_CONCURRENCY))
+        slots, size = self._current()
         if not slots.acquire(timeout=max(0.0, settings.VECTORS_QUERY_WAIT)):
             raise ModelBusy(
-                f"all {self._size} query slots stayed busy for {settings.VECTORS_QUERY_WAIT:g}s"
+                f"all {size} {self.what} slots stayed busy for {settings.VECTORS_QUERY_WAIT:g}s"
             )
         try:
             yield
@@ -68,7 +72,17 @@ class _ModelSlots:
             slots.release()
 
 
-model_slots = _ModelSlots()
+def _concurrency() -> int:
+    from django.conf import settings
+
+    return settings.VECTORS_QUERY_CONCURRENCY
+
+
+# Embedding a query (the model); fetching a shopper's photo from its address (the network:
+# a slow address holds a web thread for up to VECTORS_IMAGE_TIMEOUT, so these are bounded
+# too, at twice as many).
+model_slots = _Slots("query", _concurrency)
+fetch_slots = _Slots("photo fetch", lambda: 2 * _concurrency())
 
 
 def _embedder_method(kind: str, method: str, instead: str):
@@ -131,4 +145,6 @@ def search_by_image_url(url: str, filters: QueryFilters) -> QueryAnswer:
     """As search_by_image, for a photo at a public address (fetched as products' images
     are, outside the model's slot). Raises ValueError saying why it could not be had."""
     fetch = _embedder_method("a photo", "fetch_image", PHOTO_INSTEAD)
-    return search_by_image(fetch(url), filters)
+    with fetch_slots.turn():
+        data = fetch(url)
+    return search_by_image(data, filters)

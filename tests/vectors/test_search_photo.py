@@ -178,3 +178,15 @@ def test_oversized_form_fields_are_a_413(client, colour_catalog, settings):
     answer = upload(client, png((255, 0, 0)), store_id="x" * 5000)
     assert answer.status_code == 413
     assert answer.json() == {"error": "the form fields are too large"}
+
+
+def test_photo_fetches_are_bounded_too(client, colour_catalog, settings):
+    from vectors.query import fetch_slots
+
+    settings.VECTORS_QUERY_CONCURRENCY = 1
+    settings.VECTORS_QUERY_WAIT = 0.05
+    body = {"image_url": f"{colour_catalog}/red.png"}
+    with fetch_slots.turn(), fetch_slots.turn():  # two slow addresses being fetched
+        busy = client.post(URL, body, content_type="application/json")
+    assert busy.status_code == 503 and busy["Retry-After"] == "1"
+    assert client.post(URL, body, content_type="application/json").status_code == 200

@@ -348,16 +348,25 @@ def main() -> None:
     parser.add_argument(
         "--precision", default="fp32", choices=["fp32", "quantized"], help="The server's."
     )
+    parser.add_argument("--ef", type=int, default=None, help="VECTORS_SEARCH_EF to search at.")
     args = parser.parse_args()
+    if args.ef:
+        os.environ["VECTORS_SEARCH_EF"] = str(args.ef)
     if not (STORE_DIR / "qdrant").exists():
         raise SystemExit(f"No kept store at {STORE_DIR / 'qdrant'}: run bench/million.py --keep.")
     os.environ.update(QDRANT_PATH=str(STORE_DIR / "qdrant"), VECTORS_EMBEDDER="hashing")
     for variable in ("QDRANT_URL", "QDRANT_HOST"):
         os.environ.pop(variable, None)
     setup_django(BENCH_DB, production=True)
+    from django.conf import settings
+
     from catalog.models import Product
 
-    print(f"{Product.objects.count():,} products kept, embedded Qdrant Edge", flush=True)
+    print(
+        f"{Product.objects.count():,} products kept, embedded Qdrant Edge, searching at "
+        f"hnsw_ef {settings.VECTORS_SEARCH_EF}",
+        flush=True,
+    )
     build_model()
     alone = model_alone(args.queries // 2)
     products = sample_products(args.queries)
@@ -375,6 +384,7 @@ def main() -> None:
         "VECTORS_EMBEDDER": "fashion-siglip",
         "VECTORS_MODEL_DIR": str(MODEL_DIR),
         "VECTORS_MODEL_PRECISION": args.precision,
+        "VECTORS_SEARCH_EF": str(settings.VECTORS_SEARCH_EF),
         "API_RATE_LIMIT": "",  # every client here is 127.0.0.1
         "WEB_BIND": "",
     }

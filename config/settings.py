@@ -181,6 +181,9 @@ VECTORS_IMAGE_ALLOW_PRIVATE = env.bool("VECTORS_IMAGE_ALLOW_PRIVATE", default=Fa
 # that runs the model must not pile up threads behind it.
 VECTORS_QUERY_CONCURRENCY = env.int("VECTORS_QUERY_CONCURRENCY", default=2)
 VECTORS_QUERY_WAIT = env.float("VECTORS_QUERY_WAIT", default=1.0)
+# How many candidates a search's graph walk keeps (Qdrant's hnsw_ef): more finds more of the
+# true nearest (recall) and takes longer.
+VECTORS_SEARCH_EF = env.int("VECTORS_SEARCH_EF", default=150)
 # /healthz says "degraded" when the oldest change waiting for the sync (not one waiting out
 # a retry delay) is older than this many seconds.
 VECTORS_HEALTH_MAX_LAG = env.int("VECTORS_HEALTH_MAX_LAG", default=600)

@@ -82,20 +82,15 @@ def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> mo
     )
 
 
-# How many candidates the graph walk keeps (Qdrant's default is the index's ef_construct, 100).
-# Measured at a million points in segments of 200k (bench/million.py's kept store, 300
-# products through similar_products, two runs of interleaved variants): unfiltered
-# recall@10 0.939 at 100, 0.947 at 128, 0.951 at 150, 0.988 at 200; p95 10.5, 10.9, 10.7 and
-# 12.6 ms (filtered: store 0.992, price band 1.000, store and price 0.995 at 150). The
-# benchmark's own runs then gave 0.937 and 0.943 unfiltered at 150: 200 would pass 0.95 at
-# about 2 ms more p95 (a trade-off for real image vectors to settle; see the README).
-HNSW_EF = 150
+# How many candidates the graph walk keeps (VECTORS_SEARCH_EF; Qdrant's default is the
+# index's ef_construct, 100): recall against latency, measured by bench/million.py and
+# bench/search.py (README, "Similar products").
 
 # Range filters that keep at most this share of a segment's points walk the graph with ACORN
 # (neighbours' neighbours too), where a plain walk would lose the pieces the filter cuts the
-# graph into. Measured as above, ACORN at 10 % cost the price band twice its p95 (22.8 against
-# 11.4 ms) for no recall (0.998 both): a +-15 % band keeps ~18 % of the points, and Qdrant
-# builds payload-aware links for the price index. Smaller sets (under the shard's full-scan
+# graph into. At a million points (bench/million.py's kept store), ACORN at 10 % cost the
+# price band twice its p95 for no recall: a +-15 % band keeps ~18 % of the points, and
+# Qdrant builds payload-aware links for the price index. Smaller sets (under the shard's full-scan
 # threshold, ~3 % of a 200k segment) are scored exactly; 1 % is left for larger segments
 # (a server's), where a very narrow range would otherwise cut the graph.
 ACORN_MAX_SELECTIVITY = 0.01
@@ -106,7 +101,9 @@ def search_params(*, price_filtered: bool) -> models.SearchParams:
     acorn = None
     if price_filtered:
         acorn = models.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
-    return models.SearchParams(hnsw_ef=HNSW_EF, acorn=acorn)
+    from django.conf import settings
+
+    return models.SearchParams(hnsw_ef=settings.VECTORS_SEARCH_EF, acorn=acorn)
 
 
 def similar_products(

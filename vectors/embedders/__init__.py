@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 
 from vectors.embedders.base import Embedder, EmbedFailure, ProductInput
@@ -49,6 +50,10 @@ def _build(name: str, dimension: int, options: tuple) -> Embedder:
     raise ValueError(f"Unknown VECTORS_EMBEDDER {name!r}; use one of {', '.join(EMBEDDERS)}.")
 
 
+# Web threads asking for the embedder at once on a process's first searches build it once.
+_building = threading.Lock()
+
+
 def get_embedder() -> Embedder:
     from django.conf import settings
 
@@ -64,7 +69,8 @@ def get_embedder() -> Embedder:
         settings.VECTORS_IMAGE_ALLOW_PRIVATE,
     )
     try:
-        return _build(settings.VECTORS_EMBEDDER, qdrant_config().vector_size, options)
+        with _building:
+            return _build(settings.VECTORS_EMBEDDER, qdrant_config().vector_size, options)
     except (ValueError, OSError, ImportError) as exc:
         # One error for every caller: commands print it as one line, checks as E007.
         raise EmbedderUnavailable(str(exc)) from exc

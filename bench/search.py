@@ -11,8 +11,9 @@ vectors), in this order:
    weights, bench/siglip_sized.py) embedding shoppers' words, fp32 and dynamically
    quantized (int8 weights, as the export's `_quantized` file), p50/p95.
 2. Recall@10 of what the API returns against exact search of the same filter, in this
-   process, for /similar (from stored products) and for query searches (words embedded by
-   the hashing embedder, which made the store's vectors: queries in the store's own space).
+   process, for /similar (from stored products) and for query searches (a product's name,
+   "Navy coat", embedded by the hashing embedder, which made the store's vectors: queries in
+   the store's own space, with true neighbours to find).
 3. The documented server (gunicorn, gunicorn.conf.py) with VECTORS_EMBEDDER=fashion-siglip on
    that model folder (the sized text tower; the tests' tiny vision tower, so a photo's model
    time is decoding and preparing it), one client at a time: /similar, words and photo
@@ -88,9 +89,15 @@ def build_model() -> None:
         print("building a FashionSigLIP-sized text tower (random weights) ...", flush=True)
         build_text_tower(MODEL_DIR)
     if not quantized.exists():
+        import logging
+
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(text), str(quantized), weight_type=QuantType.QUInt8)
+        logging.disable(logging.WARNING)  # a line per tensor it leaves alone
+        try:
+            quantize_dynamic(str(text), str(quantized), weight_type=QuantType.QUInt8)
+        finally:
+            logging.disable(logging.NOTSET)
     build_tokenizer(MODEL_DIR)
     weights = np.random.default_rng(0).standard_normal((3, 768)).astype(np.float32)
     vision = build_vision_model(MODEL_DIR, weights)
@@ -173,14 +180,17 @@ def recall(products, recall_sample: int) -> dict[str, dict[str, float]]:
     figures: dict[str, dict[str, float]] = {}
     for label in FILTERS:
         similar, words = [], []
-        for k, product in enumerate(products[:recall_sample]):
+        for product in products[:recall_sample]:
             arguments = filter_arguments(label, product)
             vector = client.retrieve(config.collection, [str(product.pk)], with_vectors=True)[
                 0
             ].vector
             found = similar_products(product.pk, limit=10, **arguments)
             similar.append(right(found, exact(vector, str(product.pk), arguments)))
-            query = hashing.embed_text(WORDS[k % len(WORDS)]).vector.tolist()
+            # A shopper typing what the product is called ("Navy coat"): words of the
+            # store's own vocabulary, so the query has true nearest neighbours to find.
+            name = product.title.split(" no. ")[0]
+            query = hashing.embed_text(name).vector.tolist()
             found = nearest_products(query, limit=10, **arguments)
             words.append(right(found, exact(query, None, arguments)))
         figures[label] = {"similar": statistics.fmean(similar), "words": statistics.fmean(words)}

@@ -155,7 +155,8 @@ def test_staff_search_the_demo_by_words(demo_site, page):
     page.click("#product-search input[type=submit]")
     page.wait_for_selector("#search-results")
     titles = card_titles(page)
-    assert titles and "linen" in titles[0].lower()
+    # The hashing stand-in ranks by shared words: the best has one of them in its title.
+    assert titles and {"linen", "shirt"} & set(titles[0].lower().split())
     metas = page.locator("#search-results .meta").all_inner_texts()
     assert metas and all(meta.startswith("maison-lune ·") for meta in metas)
     # Results show their thumbnails (served by the app, actually loaded) and lead to their

@@ -9,6 +9,7 @@ checks the token itself right after (Django's documented pattern)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError
 from django.template.response import TemplateResponse
@@ -19,6 +20,7 @@ from vectors.api_image import MAX_IMAGE_BYTES, MAX_MULTIPART_BYTES, InMemoryOnly
 from vectors.exceptions import ModelBusy, QueryNotSupported, VectorStoreError
 
 RESULTS = 24
+_TOO_LARGE = f"The photo must be at most {MAX_IMAGE_BYTES // 2**20} MB."
 
 
 class SearchForm(forms.Form):
@@ -65,9 +67,6 @@ def search_view(request, model_admin):
     return csrf_protect(_search)(request, model_admin)
 
 
-_TOO_LARGE = f"The photo must be at most {MAX_IMAGE_BYTES // 2**20} MB."
-
-
 def _search(request, model_admin):
     if request.method != "POST":
         return _page(request, model_admin, SearchForm())
@@ -86,8 +85,6 @@ def _run(form: SearchForm):
     data = form.cleaned_data
     price_filtered = data["price_min"] is not None or data["price_max"] is not None
     try:
-        from django.conf import settings
-
         filters = QueryFilters(
             limit=RESULTS,
             store_id=data["store_id"] or None,

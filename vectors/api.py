@@ -226,9 +226,9 @@ def _query_search(request, response: HttpResponse, field: str, search, query: Fi
             return _error(request, 409, str(exc))
         except ModelBusy as exc:
             logger.warning("query search refused: %s", exc)
-            response = _error(request, 503, "search is busy right now; try again shortly")
-            response["Retry-After"] = str(max(1, math.ceil(settings.VECTORS_QUERY_WAIT)))
-            return response
+            busy = _error(request, 503, "search is busy right now; try again shortly")
+            busy["Retry-After"] = str(max(1, math.ceil(settings.VECTORS_QUERY_WAIT)))
+            return busy
         except (VectorStoreError, OperationalError) as exc:
             logger.warning("query search failed: %s", first_line(exc))
             return _error(request, 503, "search is unavailable right now")

@@ -93,7 +93,11 @@ def test_the_form_is_csrf_protected(words_catalog, django_user_model):
     assert strict.post(URL, {"q": "boots", "csrfmiddlewaretoken": str(token)}).status_code == 200
 
 
-def test_a_photo_over_the_limit_is_refused_before_it_is_read(admin_client):
-    page = admin_client.post(URL, {"image": io.BytesIO(b"\0" * (10 * 2**20 + 1))})
+def test_a_photo_over_the_limit_is_refused(admin_client):
+    # A body too large for any photo is refused before it is read ...
+    page = admin_client.post(URL, {"image": io.BytesIO(b"\0" * (10 * 2**20 + 128 * 1024))})
     assert page.status_code == 413
     assert page.context["error"] == "The photo must be at most 10 MB."
+    # ... and a photo just over the limit in a body that fits is the form's error.
+    page = admin_client.post(URL, {"image": io.BytesIO(b"\0" * (10 * 2**20 + 1))})
+    assert page.context["form"].errors["image"] == ["The photo must be at most 10 MB."]

@@ -30,6 +30,7 @@ from vectors.embedders.base import EmbedFailure, ProductInput, QueryEmbedding, l
 from vectors.embedders.fetch import FetchLimits, ImageFetcher
 from vectors.embedders.images import SIDE, to_pixels
 from vectors.embedders.model_files import vision_candidates
+from vectors.embedders.onnx_tower import open_tower
 from vectors.embedders.text import LazyTextTower
 from vectors.exceptions import ModelNotFound
 
@@ -40,20 +41,6 @@ FETCH_THREADS = 16  # images fetched and decoded at once, overall (fetch.PER_HOS
 # image_embeds (its vision-only model, pooler_output); never chosen by position, since
 # exports list last_hidden_state first.
 IMAGE_OUTPUTS = ("image_embeds", "pooler_output")
-
-
-def output_named(session, names: Sequence[str], path: Path) -> str:
-    """The first of `names` the model outputs, or its only output."""
-    outputs = [output.name for output in session.get_outputs()]
-    for name in names:
-        if name in outputs:
-            return name
-    if len(outputs) == 1:
-        return outputs[0]
-    raise ModelNotFound(
-        f"{path} outputs {', '.join(outputs)}, none of them {' or '.join(names)}: which is "
-        "the embedding? Use the ONNX export published with the model."
-    )
 
 
 def find_model(model_dir: str, precision: str = "fp32") -> Path:
@@ -85,20 +72,14 @@ class FashionSiglipEmbedder:
         batch: int = 16,
         draft: bool = True,
     ):
-        import onnxruntime
-
-        path = find_model(model_dir, precision)
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=list(providers)
+        tower = open_tower(
+            find_model(model_dir, precision), IMAGE_OUTPUTS, providers=providers, threads=threads
         )
-        pixels_input = self.session.get_inputs()[0]
-        self.input_name = pixels_input.name
+        self.session = tower.session
+        self.input_name = tower.input_name
+        self.output_name = tower.output_name
         # A half-precision export takes float16 pixels.
-        self.input_type = np.float16 if pixels_input.type == "tensor(float16)" else np.float32
-        self.output_name = output_named(self.session, IMAGE_OUTPUTS, path)
+        self.input_type = np.float16 if tower.input_type == "tensor(float16)" else np.float32
         self.text = LazyTextTower(
             model_dir, precision=precision, providers=providers, threads=threads
         )

@@ -21,6 +21,7 @@ import numpy as np
 
 from vectors.embedders.base import QueryEmbedding, l2_normalise
 from vectors.embedders.model_files import text_candidates
+from vectors.embedders.onnx_tower import open_tower
 from vectors.exceptions import ModelNotFound
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -89,10 +90,7 @@ class TextTower:
     """Loaded once per process, on the first words search (a sync never pays for it)."""
 
     def __init__(self, model_dir: str, *, precision: str = "fp32", providers, threads: int = 0):
-        import onnxruntime
         from tokenizers import Tokenizer
-
-        from vectors.embedders.siglip import output_named
 
         model_path, tokenizer_path = find_text_files(model_dir, precision)
         folder = Path(model_dir)
@@ -102,16 +100,11 @@ class TextTower:
         self.tokenizer.enable_padding(
             length=self.context_length, pad_id=_pad_id(self.tokenizer, folder)
         )
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        self.session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=list(providers)
-        )
-        ids_input = self.session.get_inputs()[0]
-        self.input_name = ids_input.name
-        self.input_type = np.int32 if ids_input.type == "tensor(int32)" else np.int64
-        self.output_name = output_named(self.session, TEXT_OUTPUTS, model_path)
+        tower = open_tower(model_path, TEXT_OUTPUTS, providers=providers, threads=threads)
+        self.session = tower.session
+        self.input_name = tower.input_name
+        self.output_name = tower.output_name
+        self.input_type = np.int32 if tower.input_type == "tensor(int32)" else np.int64
 
     def token_ids(self, text: str) -> tuple[np.ndarray, bool]:
         """The prepared words' ids, padded to the context length, and whether they were cut.

@@ -69,6 +69,16 @@ WHERE rate_date = (SELECT max(rate_date) FROM catalog_exchangerate)
 """
 
 
+def rates_for_range(price_min: Decimal | None, price_max: Decimal | None) -> RateTable | None:
+    """The rates a price range converts with: the newest day's when there is a range and
+    PRICE_CONVERSION is on, else None (no query)."""
+    from django.conf import settings
+
+    if (price_min is None and price_max is None) or not settings.PRICE_CONVERSION:
+        return None
+    return latest_rates()
+
+
 def latest_rates() -> RateTable | None:
     """The newest day's rates, or None when none were loaded (one query)."""
     with connection.cursor() as cursor:

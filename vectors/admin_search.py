@@ -9,7 +9,6 @@ checks the token itself right after (Django's documented pattern)."""
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import OperationalError
 from django.template.response import TemplateResponse
@@ -79,11 +78,10 @@ def _search(request, model_admin):
 
 def _run(form: SearchForm):
     """The results, or the one line to show instead."""
-    from catalog.exchange_rates import latest_rates
+    from catalog.exchange_rates import rates_for_range
     from vectors.query import QueryFilters, search_by_image, search_by_words
 
     data = form.cleaned_data
-    price_filtered = data["price_min"] is not None or data["price_max"] is not None
     try:
         filters = QueryFilters(
             limit=RESULTS,
@@ -91,7 +89,7 @@ def _run(form: SearchForm):
             price_min=data["price_min"],
             price_max=data["price_max"],
             currency=data["currency"] or None,
-            rates=latest_rates() if price_filtered and settings.PRICE_CONVERSION else None,
+            rates=rates_for_range(data["price_min"], data["price_max"]),
         )
         if data["image"] is not None:
             found = search_by_image(data["image"].read(), filters)

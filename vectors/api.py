@@ -22,7 +22,7 @@ from ninja.errors import HttpError, ValidationError
 from ninja.throttling import AnonRateThrottle, BaseThrottle
 from pydantic import ValidationError as PydanticError
 
-from catalog.exchange_rates import latest_rates
+from catalog.exchange_rates import rates_for_range
 from catalog.models import Product
 from catalog.money import price_text
 from config.errors import first_line
@@ -126,7 +126,7 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
         except ValueError:
             return _error(request, 404, "no such product")
         try:
-            rates = _rates_for(filters)
+            rates = rates_for_range(filters.price_min, filters.price_max)
             results = similar_products(
                 pk,
                 limit=filters.limit,
@@ -206,7 +206,7 @@ def _query_search(request, response: HttpResponse, field: str, search, query: Fi
 
     with SEARCH_SECONDS.time():
         try:
-            rates = _rates_for(query)
+            rates = rates_for_range(query.price_min, query.price_max)
             found = search(
                 QueryFilters(
                     limit=query.limit,
@@ -240,12 +240,6 @@ def _query_search(request, response: HttpResponse, field: str, search, query: Fi
         if found.truncated:
             answer["truncated"] = True
         return answer
-
-
-def _rates_for(filters: Filters):
-    """The exchange rates a price range converts with (PRICE_CONVERSION), or None."""
-    price_filtered = filters.price_min is not None or filters.price_max is not None
-    return latest_rates() if price_filtered and settings.PRICE_CONVERSION else None
 
 
 def _answer(results, rates) -> dict:

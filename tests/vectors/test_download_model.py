@@ -60,6 +60,17 @@ def model_dir(settings, tmp_path):
     return Path(settings.VECTORS_MODEL_DIR)
 
 
+def command_env(endpoint: str, model_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """download_model as a process of its own, pointed at `endpoint` by HF_ENDPOINT."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "HF_ENDPOINT": endpoint,
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "VECTORS_MODEL_DIR": str(model_dir),
+    }
+
+
 def download(**options) -> str:
     from io import StringIO
 
@@ -112,13 +123,7 @@ def test_an_unknown_revision_is_one_line(hub, model_dir):
 
 
 def test_offline_is_one_line_and_a_non_zero_exit(model_dir, tmp_path):
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}",
-        "HF_HOME": str(tmp_path / "hf-home"),
-        "VECTORS_MODEL_DIR": str(model_dir),
-    }
+    env = command_env(f"http://127.0.0.1:{closed_port()}", model_dir, tmp_path)
     done = subprocess.run(
         [sys.executable, "manage.py", "download_model"],
         cwd=ROOT,
@@ -139,13 +144,7 @@ def test_a_download_killed_midway_resumes_where_it_stopped(hub, model_dir, tmp_p
     big = "onnx/vision_model.onnx"
     hub.files[big] = os.urandom(24 * 2**20)
     hub.bytes_per_second = 8 * 2**20
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
-        "HF_ENDPOINT": hub.endpoint,
-        "HF_HOME": str(tmp_path / "hf-home"),
-        "VECTORS_MODEL_DIR": str(model_dir),
-    }
+    env = command_env(hub.endpoint, model_dir, tmp_path)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "download_model"],
         cwd=ROOT,

@@ -156,7 +156,7 @@ def recall(products, recall_sample: int) -> dict[str, dict[str, float]]:
     from vectors.client import get_qdrant_client, models, reset_qdrant_clients
     from vectors.conf import qdrant_config
     from vectors.embedders.hashing import HashingTextEmbedder
-    from vectors.search import nearest_products, similar_filter, similar_products
+    from vectors.search import SearchFilters, nearest_products, similar_filter, similar_products
 
     client, config = get_qdrant_client(), qdrant_config()
     hashing = HashingTextEmbedder(dimension=config.vector_size)
@@ -191,7 +191,7 @@ def recall(products, recall_sample: int) -> dict[str, dict[str, float]]:
             # store's own vocabulary, so the query has true nearest neighbours to find.
             name = product.title.split(" no. ")[0]
             query = hashing.embed_text(name).vector.tolist()
-            found = nearest_products(query, limit=10, **arguments)
+            found = nearest_products(query, SearchFilters(limit=10, **arguments))
             words.append(right(found, exact(query, None, arguments)))
         figures[label] = {"similar": statistics.fmean(similar), "words": statistics.fmean(words)}
         print(

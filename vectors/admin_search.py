@@ -79,11 +79,12 @@ def _search(request, model_admin):
 def _run(form: SearchForm):
     """The results, or the one line to show instead."""
     from catalog.exchange_rates import rates_for_range
-    from vectors.query import QueryFilters, search_by_image, search_by_words
+    from vectors.query import search_by_image, search_by_words
+    from vectors.search import SearchFilters
 
     data = form.cleaned_data
     try:
-        filters = QueryFilters(
+        filters = SearchFilters(
             limit=RESULTS,
             store_id=data["store_id"] or None,
             price_min=data["price_min"],

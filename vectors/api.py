@@ -202,13 +202,13 @@ def _query_search(request, response: HttpResponse, field: str, search, query: Fi
     failures: what is wrong with the query to a 400 naming `field`, an embedder that cannot
     take it to 409, a busy model to 503 with Retry-After, Qdrant or PostgreSQL down to 503."""
     from vectors.metrics import SEARCH_SECONDS
-    from vectors.query import QueryFilters
+    from vectors.search import SearchFilters
 
     with SEARCH_SECONDS.time():
         try:
             rates = rates_for_range(query.price_min, query.price_max)
             found = search(
-                QueryFilters(
+                SearchFilters(
                     limit=query.limit,
                     store_id=query.store_id or None,
                     price_min=query.price_min,

@@ -14,11 +14,9 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 
-from catalog.exchange_rates import RateTable
 from vectors.exceptions import ModelBusy, QueryNotSupported
-from vectors.search import SimilarProduct, nearest_products
+from vectors.search import SearchFilters, SimilarProduct, nearest_products
 
 
 @dataclass(frozen=True)
@@ -28,16 +26,6 @@ class QueryAnswer:
     # Seconds waiting for a model slot, and running the model: the API's Server-Timing.
     wait_seconds: float = 0.0
     model_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class QueryFilters:
-    limit: int = 10
-    store_id: str | None = None
-    price_min: Decimal | None = None
-    price_max: Decimal | None = None
-    currency: str | None = None
-    rates: RateTable | None = None
 
 
 class _Slots:
@@ -106,23 +94,15 @@ def _embedded(embed, query_input):
     return query, started - asked, time.perf_counter() - started
 
 
-def _search(embedded, filters: QueryFilters) -> QueryAnswer:
+def _search(embedded, filters: SearchFilters) -> QueryAnswer:
     query, waited, modelled = embedded
-    results = nearest_products(
-        query.vector.tolist(),
-        limit=filters.limit,
-        store_id=filters.store_id,
-        price_min=filters.price_min,
-        price_max=filters.price_max,
-        currency=filters.currency,
-        rates=filters.rates,
-    )
+    results = nearest_products(query.vector.tolist(), filters)
     return QueryAnswer(
         results=results, truncated=query.truncated, wait_seconds=waited, model_seconds=modelled
     )
 
 
-def search_by_words(text: str, filters: QueryFilters) -> QueryAnswer:
+def search_by_words(text: str, filters: SearchFilters) -> QueryAnswer:
     """Products that match these words, best first. Raises ValueError for words the
     embedder finds nothing in, QueryNotSupported when it cannot embed words at all,
     ModelBusy when no slot frees in time, EmbedderUnavailable / VectorStoreError when the
@@ -134,14 +114,14 @@ def search_by_words(text: str, filters: QueryFilters) -> QueryAnswer:
 PHOTO_INSTEAD = "search by words or a product instead"
 
 
-def search_by_image(data: bytes, filters: QueryFilters) -> QueryAnswer:
+def search_by_image(data: bytes, filters: SearchFilters) -> QueryAnswer:
     """Products that look like this photo (its bytes; never stored), best first. Raises
     ValueError naming what is wrong with the image, and as search_by_words otherwise."""
     embed = _embedder_method("a photo", "embed_image", PHOTO_INSTEAD)
     return _search(_embedded(embed, data), filters)
 
 
-def search_by_image_url(url: str, filters: QueryFilters) -> QueryAnswer:
+def search_by_image_url(url: str, filters: SearchFilters) -> QueryAnswer:
     """As search_by_image, for a photo at a public address (fetched as products' images
     are, outside the model's slot). Raises ValueError saying why it could not be had."""
     fetch = _embedder_method("a photo", "fetch_image", PHOTO_INSTEAD)

@@ -35,6 +35,23 @@ class SimilarProduct:
 SHOWN_FIELDS = ("id", "title", "store_id", "price", "currency", "image_url", "product_url")
 
 
+@dataclass(frozen=True)
+class SearchFilters:
+    """How many products, and which: one store's, a price range in `currency` (converted
+    with `rates` into the other currencies they cover, PRICE_CONVERSION)."""
+
+    limit: int = 10
+    store_id: str | None = None
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    currency: str | None = None
+    rates: RateTable | None = None
+
+    @property
+    def price_filtered(self) -> bool:
+        return self.price_min is not None or self.price_max is not None
+
+
 def similar_filter(
     *,
     exclude: str | None,
@@ -135,22 +152,13 @@ def similar_products(
         if not Product.objects.filter(pk=point_id).exists():
             raise Product.DoesNotExist(f"No product {point_id}.")
         raise ProductNotIndexed(f"Product {point_id} has no vector yet; run sync_vectors.")
-    price_filtered = price_min is not None or price_max is not None
-    if price_filtered and not currency:
+    filters = SearchFilters(limit, store_id, price_min, price_max, currency, rates)
+    if filters.price_filtered and not currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
+        filters = replace(filters, currency=currency)
     itself = UUID(point_id)
     results, shown = _nearest(
-        found[0].vector,
-        exclude=point_id,
-        also=[itself],
-        limit=limit,
-        store_id=store_id,
-        price_min=price_min,
-        price_max=price_max,
-        currency=currency,
-        rates=rates,
-        client=client,
-        config=config,
+        found[0].vector, filters, exclude=point_id, also=[itself], client=client, config=config
     )
     if itself not in shown:  # deleted; its point goes with the next sync
         raise Product.DoesNotExist(f"No product {point_id}.")
@@ -159,13 +167,8 @@ def similar_products(
 
 def nearest_products(
     vector,
+    filters: SearchFilters = SearchFilters(),
     *,
-    limit: int = 10,
-    store_id: str | None = None,
-    price_min: Decimal | None = None,
-    price_max: Decimal | None = None,
-    currency: str | None = None,
-    rates: RateTable | None = None,
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
@@ -174,14 +177,9 @@ def nearest_products(
     price range needs its `currency` (there is no product to take it from)."""
     results, _ = _nearest(
         vector,
+        filters,
         exclude=None,
         also=[],
-        limit=limit,
-        store_id=store_id,
-        price_min=price_min,
-        price_max=price_max,
-        currency=currency,
-        rates=rates,
         client=client or get_qdrant_client(),
         config=config or qdrant_config(),
     )
@@ -189,16 +187,16 @@ def nearest_products(
 
 
 def _nearest(
-    vector, *, exclude, also, limit, store_id, price_min, price_max, currency, rates, client, config
+    vector, filters: SearchFilters, *, exclude, also, client, config
 ) -> tuple[list[SimilarProduct], set[UUID]]:
     """The nearest products as shown, best first, and the ids of every product found in
     PostgreSQL (`also` among them): the hits and `also` are read in one query."""
-    price_filtered = price_min is not None or price_max is not None
+    limit, currency, rates = filters.limit, filters.currency, filters.rates
     query_filter = similar_filter(
         exclude=exclude,
-        store_id=store_id,
-        price_min=price_min,
-        price_max=price_max,
+        store_id=filters.store_id,
+        price_min=filters.price_min,
+        price_max=filters.price_max,
         currency=currency,
         rates=rates,
     )
@@ -208,7 +206,7 @@ def _nearest(
         collection_name=config.collection,
         query=vector,
         query_filter=query_filter,
-        search_params=search_params(price_filtered=price_filtered),
+        search_params=search_params(price_filtered=filters.price_filtered),
         # A few spare: a point may outlive its product until the next sync.
         limit=limit + min(limit, 10),
         with_payload=False,
@@ -219,7 +217,7 @@ def _nearest(
         for row in Product.objects.filter(pk__in=wanted).order_by().values_list(*SHOWN_FIELDS)
     }
     # Prices are converted into `currency` where the filter converted them.
-    converting = price_filtered and rates is not None and rates.covers(currency)
+    converting = filters.price_filtered and rates is not None and rates.covers(currency)
     results = []
     for hit in hits:
         row = shown.get(UUID(str(hit.id)))

@@ -61,6 +61,7 @@ EDGE_WRITES = frozenset(
     {
         "create_collection",
         "create_payload_index",
+        "delete_payload_index",
         "upsert",
         "delete",
         "set_payload",
@@ -193,6 +194,11 @@ class GuardedClient:
         return self._call(
             "create_payload_index", collection_name, field_name, field_schema, **options
         )
+
+    def delete_payload_index(
+        self, collection_name: str, field_name: str, **options: Any
+    ) -> models.UpdateResult:
+        return self._call("delete_payload_index", collection_name, field_name, **options)
 
     def get_aliases(self) -> models.CollectionsAliasesResponse:
         return self._call("get_aliases")

@@ -20,7 +20,7 @@ from vectors.exceptions import (
     VectorStoreError,
 )
 from vectors.fill import new_generation
-from vectors.points import PAYLOAD_INDEXES
+from vectors.points import PAYLOAD_INDEXES, RETIRED_PAYLOAD_INDEXES
 
 LEGACY_STORE_NOTICE = (
     "QDRANT_PATH also holds vectors written by qdrant-client's local mode, which this version "
@@ -246,6 +246,15 @@ def add_payload_indexes(*, client: GuardedClient, physical: str, fields: list[st
             field_schema=PAYLOAD_INDEXES[field_name],
             wait=True,
         )
+
+
+def drop_retired_payload_indexes(*, client: GuardedClient, physical: str, schema) -> list[str]:
+    """Indexes of payload fields no filter reads any more (PAYLOAD's earlier versions): each
+    costs every index build its payload-aware links. Returns the dropped fields."""
+    retired = [name for name in RETIRED_PAYLOAD_INDEXES if name in (schema or {})]
+    for field_name in retired:
+        client.delete_payload_index(collection_name=physical, field_name=field_name, wait=True)
+    return retired
 
 
 def collection_ensure(

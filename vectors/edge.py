@@ -197,7 +197,16 @@ def _search_params(params: models.SearchParams | None) -> edge.SearchParams | No
     acorn = None
     if params.acorn is not None and params.acorn.enable:
         acorn = edge.AcornSearchParams(enable=True, max_selectivity=params.acorn.max_selectivity)
-    return edge.SearchParams(hnsw_ef=params.hnsw_ef, exact=bool(params.exact), acorn=acorn)
+    quantization = None
+    if params.quantization is not None:
+        quantization = edge.QuantizationSearchParams(
+            ignore=bool(params.quantization.ignore),
+            rescore=params.quantization.rescore,
+            oversampling=params.quantization.oversampling,
+        )
+    return edge.SearchParams(
+        hnsw_ef=params.hnsw_ef, exact=bool(params.exact), quantization=quantization, acorn=acorn
+    )
 
 
 # Payload index schemas ------------------------------------------------------------------
@@ -552,6 +561,11 @@ class EdgeStore:
     ) -> models.UpdateResult:
         operation = edge.UpdateOperation.create_field_index(field_name, _edge_schema(field_schema))
         return self._update(collection_name, operation)
+
+    def delete_payload_index(
+        self, collection_name: str, field_name: str, **ignored: Any
+    ) -> models.UpdateResult:
+        return self._update(collection_name, edge.UpdateOperation.delete_field_index(field_name))
 
     def get_aliases(self) -> models.CollectionsAliasesResponse:
         return models.CollectionsAliasesResponse(

@@ -214,14 +214,16 @@ def _queue_changed_since(since: datetime.datetime) -> int:
 
 
 def _upgrade_payloads(*, client: GuardedClient, physical: str, info, queued: int) -> int:
-    """Points written before PAYLOAD gained a field: its payload index added, and every
-    product queued as a payload change (unless just queued in full), so that filters on the
-    new field find them all. Returns how many were queued."""
-    from vectors.collection import add_payload_indexes
+    """Points written before PAYLOAD gained a field: its payload index added (and indexes no
+    filter reads any more dropped), and every product queued as a payload change (unless
+    just queued in full), so that filters on the new field find them all. Returns how many
+    were queued."""
+    from vectors.collection import add_payload_indexes, drop_retired_payload_indexes
 
     missing = [name for name in PAYLOAD_INDEXES if name not in (info.payload_schema or {})]
-    if missing and client.engine != "memory":
+    if client.engine != "memory":
         add_payload_indexes(client=client, physical=physical, fields=missing)
+        drop_retired_payload_indexes(client=client, physical=physical, schema=info.payload_schema)
     rewritten = 0 if queued else _queue_unqueued_products(embed=False)
     client.update_collection_metadata(physical, {PAYLOAD: PAYLOAD_VERSION})
     return rewritten

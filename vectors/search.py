@@ -12,6 +12,7 @@ from catalog.money import rounded
 from vectors.client import GuardedClient, get_qdrant_client, models
 from vectors.conf import QdrantConfig, qdrant_config
 from vectors.exceptions import ProductNotIndexed
+from vectors.points import PRICE_SPAN, currency_span
 
 
 @dataclass(frozen=True)
@@ -76,26 +77,23 @@ def similar_filter(
         else:
             ranges = [(currency, price_min, price_max)]
         clauses = [_price_range(*each) for each in ranges]
-        if len(clauses) == 1:
-            must.extend(clauses[0].must)
-        else:
-            must.append(models.Filter(should=clauses))
+        must.append(clauses[0] if len(clauses) == 1 else models.Filter(should=clauses))
     must_not = [models.HasIdCondition(has_id=[exclude])] if exclude else None
     return models.Filter(must=must or None, must_not=must_not)
 
 
-def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> models.Filter:
-    return models.Filter(
-        must=[  # a list: similar_filter() takes these conditions into its own for one currency
-            models.FieldCondition(key="currency", match=models.MatchValue(value=currency)),
-            models.FieldCondition(
-                key="price",
-                range=models.Range(
-                    gte=float(low) if low is not None else None,
-                    lte=float(high) if high is not None else None,
-                ),
-            ),
-        ]
+def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> models.Condition:
+    """Prices of `currency` from `low` to `high`: one range on the price key (vectors/points.py),
+    open ends kept within the currency's span."""
+    start = currency_span(currency)
+    return models.FieldCondition(
+        key="price_key",
+        range=models.Range(
+            gte=float(start + max(low, Decimal(0))) if low is not None else float(start),
+            lte=float(start + min(high, PRICE_SPAN))
+            if high is not None
+            else float(start + PRICE_SPAN),
+        ),
     )
 
 
@@ -111,6 +109,7 @@ def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> mo
 # threshold, ~3 % of a 200k segment) are scored exactly; 1 % is left for larger segments
 # (a server's), where a very narrow range would otherwise cut the graph.
 ACORN_MAX_SELECTIVITY = 0.01
+RESCORE_OVERSAMPLING = 2.0
 
 
 def search_params(*, price_filtered: bool) -> models.SearchParams:
@@ -120,7 +119,16 @@ def search_params(*, price_filtered: bool) -> models.SearchParams:
         acorn = models.AcornSearchParams(enable=True, max_selectivity=ACORN_MAX_SELECTIVITY)
     from django.conf import settings
 
-    return models.SearchParams(hnsw_ef=settings.VECTORS_SEARCH_EF, acorn=acorn)
+    return models.SearchParams(
+        hnsw_ef=settings.VECTORS_SEARCH_EF,
+        acorn=acorn,
+        # A quantized collection (QDRANT_QUANTIZATION=int8) walks the graph on its int8 copies
+        # and scores the best RESCORE_OVERSAMPLING x limit again on the originals; ignored
+        # where nothing is quantized.
+        quantization=models.QuantizationSearchParams(
+            rescore=True, oversampling=RESCORE_OVERSAMPLING
+        ),
+    )
 
 
 def similar_products(

@@ -30,8 +30,9 @@ IDS = [str(uuid.UUID(int=n)) for n in range(1, 7)]
 def catalog(qdrant):
     """Six points: two stores, prices 10..60, one per day of November."""
     make_collection(qdrant, "c", size=4)
-    for field in ("store_id", "price", "created_at"):  # as the collection indexes them
+    for field in ("store_id", "created_at"):  # as the collection indexes them
         qdrant.create_payload_index("c", field, PAYLOAD_INDEXES[field])
+    qdrant.create_payload_index("c", "price", models.PayloadSchemaType.FLOAT)
     qdrant.upsert(
         collection_name="c",
         points=[

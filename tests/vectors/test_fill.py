@@ -19,7 +19,7 @@ from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.models import FilledCollection
-from vectors.points import PRODUCT_FIELDS, embedder_input
+from vectors.points import PRODUCT_FIELDS, embedder_input, price_key
 from vectors.reconcile import reconcile
 from vectors.reindex import reindex
 from vectors.sync import sync_pending
@@ -191,11 +191,12 @@ def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(se
     assert checked.returncode == 0, checked.stdout
 
 
-def test_points_written_before_the_currency_get_it_from_the_next_sync(
+def test_points_written_before_the_price_key_get_it_from_the_next_sync(
     qdrant, config, synced_long_ago
 ):
-    """A collection whose metadata holds an older payload version: every point's payload
-    is rewritten once (no embedding), so that currency filters find them all."""
+    """A collection whose metadata holds an older payload version (2: price and currency
+    indexed apart, no price_key): every point's payload is rewritten once (no embedding),
+    price_key indexed and the retired indexes dropped, so that price filters find them all."""
     collection_ensure(client=qdrant, config=config)
     sync(qdrant, config)
     physical = qdrant.get_aliases().aliases[0].collection_name
@@ -207,18 +208,29 @@ def test_points_written_before_the_currency_get_it_from_the_next_sync(
             models.PointStruct(
                 id=point.id,
                 vector=point.vector,
-                payload={k: v for k, v in point.payload.items() if k != "currency"},
+                payload={k: v for k, v in point.payload.items() if k != "price_key"},
             )
             for point in old
         ],
     )
-    qdrant.update_collection_metadata(physical, {fill.PAYLOAD: 1})
+    if qdrant.engine != "memory":  # local mode keeps no payload indexes
+        qdrant.delete_payload_index(physical, "price_key", wait=True)
+        for name, schema in (("price", "float"), ("currency", "keyword")):
+            qdrant.create_payload_index(physical, name, schema, wait=True)
+    qdrant.update_collection_metadata(physical, {fill.PAYLOAD: 2})
     fill._known_filled.clear()
 
     report = sync(qdrant, config)
     assert (report.filled, report.embedded, report.payload_updated) == (5, 0, 5)
-    assert {p.payload["currency"] for p in qdrant.retrieve(config.collection, ids)} == {"EUR"}
-    assert qdrant.get_collection(config.collection).config.metadata[fill.PAYLOAD] == 2
+    found = qdrant.retrieve(config.collection, ids)
+    assert {p.payload["price_key"] for p in found} == {
+        price_key(p.price, p.currency) for p in synced_long_ago
+    }
+    assert qdrant.get_collection(config.collection).config.metadata[fill.PAYLOAD] == 3
+    if qdrant.engine != "memory":
+        schema = qdrant.get_collection(config.collection).payload_schema
+        assert "price_key" in schema
+        assert "price" not in schema and "currency" not in schema
     assert sync(qdrant, config).products == 0
 
 

@@ -2,12 +2,21 @@
 exactly that: a change to any column the point is built from is logged for the sync, a
 change to anything else is not (issue 14)."""
 
+from decimal import Decimal
+
 import pytest
 from django.db import connection
 
 from catalog.models import Product, ProductChange
 from vectors.collection import PAYLOAD_INDEXES as COLLECTION_INDEXES
-from vectors.points import EMBEDDING_COLUMNS, PAYLOAD, PAYLOAD_COLUMNS, PAYLOAD_INDEXES
+from vectors.points import (
+    EMBEDDING_COLUMNS,
+    PAYLOAD,
+    PAYLOAD_COLUMNS,
+    PAYLOAD_INDEXES,
+    PRICE_SPAN,
+    price_key,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -45,4 +54,16 @@ def test_the_triggers_watch_exactly_the_columns_a_point_is_built_from(make_produ
 
 def test_the_collection_indexes_every_payload_field_as_defined():
     assert COLLECTION_INDEXES is PAYLOAD_INDEXES
-    assert list(PAYLOAD_INDEXES) == [field.name for field in PAYLOAD]
+    assert list(PAYLOAD_INDEXES) == [field.name for field in PAYLOAD if field.index is not None]
+
+
+def test_each_currency_keeps_its_prices_on_its_own_stretch_of_the_price_key():
+    """Price filters are one range on price_key: a currency's prices never reach another's,
+    and prices a cent apart keep apart and in order even at the top of the scale."""
+    highest = Decimal("99999999.99")  # numeric(10,2)
+    assert price_key(highest, "EUR") < price_key(0, "EUS") < price_key(0, "GBP")
+    for currency in ("AAA", "EUR", "ZZZ"):
+        keys = [price_key(Decimal(p), currency) for p in ("0", "0.01", "19.89", "19.90", "19.91")]
+        assert keys == sorted(set(keys))
+        top = [price_key(highest - Decimal("0.01"), currency), price_key(highest, currency)]
+        assert top[0] < top[1] < price_key(0, currency) + float(PRICE_SPAN)

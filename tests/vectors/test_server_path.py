@@ -14,8 +14,7 @@ from vectors.exceptions import VectorStoreError, VectorStoreUnavailable
 INDEX_REQUESTS = {
     "product_id": "uuid",
     "store_id": {"type": "keyword", "is_tenant": True},
-    "price": "float",
-    "currency": "keyword",
+    "price_key": "float",
     "created_at": {"type": "datetime", "enable_hnsw": False},
 }
 
@@ -46,7 +45,7 @@ def test_creates_the_collection_with_the_spec_and_requests_every_payload_index(s
     assert output.splitlines() == [
         f"Created collection 'products' (alias of 'products_v1') in Qdrant at {server.url} "
         "(768-dim cosine, 0 points).",
-        "Added payload indexes: product_id, store_id, price, currency, created_at.",
+        "Added payload indexes: product_id, store_id, price_key, created_at.",
     ]
     created = server.collections["products_v1"]
     assert created["vectors"] == {"size": 768, "distance": "Cosine"}
@@ -82,19 +81,19 @@ def test_large_deployment_options_are_passed_on_creation(server, settings):
 
 def test_missing_payload_indexes_are_reported_then_added(server):
     ensure()
-    del server.collections["products_v1"]["payload_schema"]["price"]
-    with pytest.raises(CommandError, match="payload index price: missing"):
+    del server.collections["products_v1"]["payload_schema"]["price_key"]
+    with pytest.raises(CommandError, match="payload index price_key: missing"):
         ensure("--check")
     assert check_qdrant_collection() == [
         Warning(
-            "Qdrant collection 'products' lacks payload indexes: price.",
+            "Qdrant collection 'products' lacks payload indexes: price_key.",
             hint="Run manage.py ensure_qdrant_collection.",
             id="vectors.W016",
         )
     ]
     server.requests.clear()
-    assert "Added payload indexes: price." in ensure()
-    assert index_requests(server) == {"price": "float"}
+    assert "Added payload indexes: price_key." in ensure()
+    assert index_requests(server) == {"price_key": "float"}
 
 
 def test_options_fixed_at_creation_are_reported_not_changed(server):

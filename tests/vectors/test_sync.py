@@ -9,6 +9,7 @@ from catalog.models import Product, ProductChange
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
+from vectors.points import price_key
 from vectors.sync import pending_count, sync_pending
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +62,7 @@ def expected_points() -> dict[str, dict]:
             "store_id": p.store_id,
             "price": float(p.price),
             "currency": p.currency,
+            "price_key": price_key(p.price, p.currency),
             "created_at": p.created_at.isoformat(),
         }
         for p in Product.objects.all()

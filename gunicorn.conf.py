@@ -12,7 +12,8 @@ import sys
 
 wsgi_app = "config.wsgi"
 bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# gthread, measuring how long each request waited for a thread (config/gunicorn_worker.py).
+worker_class = "config.gunicorn_worker.QueueTimingThreadWorker"
 # Threads share one interpreter, so more than a few only queue on its lock; the database
 # pool (DATABASE_POOL_MAX_SIZE) must hold these plus the sync loop's two connections.
 threads = int(os.environ.get("WEB_THREADS", "8"))

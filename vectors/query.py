@@ -4,7 +4,8 @@ same filters and answer as similar products (vectors/search.py).
 
 Embedding a query runs the model in the web process, so it takes one of
 VECTORS_QUERY_CONCURRENCY slots; a query that cannot get one within VECTORS_QUERY_WAIT
-seconds is refused (ModelBusy: the API's 503 with Retry-After) instead of queueing threads.
+seconds in all (the time it queued for a web thread included) is refused (ModelBusy: the API's
+503 with Retry-After) instead of queueing threads.
 Fetching a photo from an address a shopper gave is bounded the same way.
 """
 
@@ -15,6 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from config.arrival import queued_seconds
 from vectors.exceptions import ModelBusy, QueryNotSupported
 from vectors.search import SearchFilters, SimilarProduct, nearest_products
 
@@ -23,14 +25,17 @@ from vectors.search import SearchFilters, SimilarProduct, nearest_products
 class QueryAnswer:
     results: list[SimilarProduct]
     truncated: bool  # the embedder took only the query's first words
-    # Seconds waiting for a model slot, and running the model: the API's Server-Timing.
+    # Seconds waiting (for a web thread, then a model slot), and running the model: the API's
+    # Server-Timing.
     wait_seconds: float = 0.0
     model_seconds: float = 0.0
 
 
 class _Slots:
-    """A semaphore sized by a setting (re-made when the setting changes): `turn()` waits
-    VECTORS_QUERY_WAIT seconds at most for one, else raises ModelBusy."""
+    """A semaphore sized by a setting (re-made when the setting changes): `turn()` takes a
+    free one at once, else waits for one what is left of VECTORS_QUERY_WAIT after the time
+    the request already spent queued for a web thread (config/arrival.py), else raises
+    ModelBusy: no request waits longer than the limit in all."""
 
     def __init__(self, what: str, size) -> None:
         self.what, self._size_setting = what, size
@@ -50,10 +55,14 @@ class _Slots:
         from django.conf import settings
 
         slots, size = self._current()
-        if not slots.acquire(timeout=max(0.0, settings.VECTORS_QUERY_WAIT)):
-            raise ModelBusy(
-                f"all {size} {self.what} slots stayed busy for {settings.VECTORS_QUERY_WAIT:g}s"
-            )
+        limit = settings.VECTORS_QUERY_WAIT
+        if not slots.acquire(blocking=False):
+            queued = queued_seconds()
+            if not slots.acquire(timeout=max(0.0, limit - queued)):
+                raise ModelBusy(
+                    f"all {size} {self.what} slots stayed busy; the request waited "
+                    f"{max(limit, queued):.1f}s in all (limit {limit:g}s)"
+                )
         try:
             yield
         finally:
@@ -86,12 +95,12 @@ def _embedder_method(kind: str, method: str, instead: str):
 
 
 def _embedded(embed, query_input):
-    """(query embedding, seconds waited for a slot, seconds in the model)."""
+    """(query embedding, seconds waited for a web thread and a slot, seconds in the model)."""
     asked = time.perf_counter()
     with model_slots.turn():
         started = time.perf_counter()
         query = embed(query_input)
-    return query, started - asked, time.perf_counter() - started
+    return query, queued_seconds() + started - asked, time.perf_counter() - started
 
 
 def _search(embedded, filters: SearchFilters) -> QueryAnswer:

@@ -4,9 +4,11 @@ here (the real weights cannot be downloaded), products' images and query photos 
 loopback."""
 
 import io
+import time
 
 import pytest
 
+from config.arrival import queued_for
 from tests.vectors.tiny_siglip import png
 from vectors.collection import collection_ensure
 from vectors.embedders import reset_embedder
@@ -142,6 +144,26 @@ def test_a_busy_model_answers_503_with_retry_after_at_once(client, colour_catalo
     assert upload(client, png((255, 0, 0))).status_code == 200  # the slot is free again
 
 
+def test_the_wait_for_a_slot_counts_the_time_queued_for_a_web_thread(
+    client, colour_catalog, settings
+):
+    """A request that already waited the whole limit in the server's queue (gunicorn's,
+    config/gunicorn_worker.py) is refused at once when every slot is busy, and served when
+    one is free, its Server-Timing counting that queue."""
+    settings.VECTORS_QUERY_CONCURRENCY = 1
+    settings.VECTORS_QUERY_WAIT = 30
+    with queued_for(30.0):
+        with model_slots.turn():
+            started = time.monotonic()
+            busy = client.get("/api/search", {"q": "red"})
+            assert time.monotonic() - started < 30  # refused, not made to wait again
+        served = client.get("/api/search", {"q": "red"})
+    assert busy.status_code == 503 and busy["Retry-After"] == "30"
+    assert served.status_code == 200
+    queue = served["Server-Timing"].split(", ")[0]
+    assert float(queue.removeprefix("queue;dur=")) >= 30_000
+
+
 def test_the_hashing_stand_in_cannot_embed_a_photo(client, qdrant, config):
     collection_ensure(client=qdrant, config=config)
     answer = upload(client, png((255, 0, 0)))
@@ -188,5 +210,5 @@ def test_photo_fetches_are_bounded_too(client, colour_catalog, settings):
     body = {"image_url": f"{colour_catalog}/red.png"}
     with fetch_slots.turn(), fetch_slots.turn():  # two slow addresses being fetched
         busy = client.post(URL, body, content_type="application/json")
-    assert busy.status_code == 503 and busy["Retry-After"] == "1"
+    assert busy.status_code == 503 and busy["Retry-After"] == "30"
     assert client.post(URL, body, content_type="application/json").status_code == 200

@@ -239,3 +239,34 @@ def test_a_reload_replaces_the_worker_without_stopping_the_server(settings, tmp_
         similar_titles(base, products[1].pk)
     finally:
         stop(server)
+
+
+def test_a_search_counts_the_time_it_queued_for_a_web_thread(settings, tmp_path):
+    """gunicorn's one thread held by a client that sends its request slowly: a words search
+    sent meanwhile waits in gunicorn's queue, and its Server-Timing says so (the model
+    slots' limit counts that wait too: vectors/query.py)."""
+    import socket
+
+    env = worker_env(settings, tmp_path) | {"API_RATE_LIMIT": ""}
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    products = [product(f"q{k}", f"Shirt number {k} in blue") for k in range(3)]
+    port = closed_port()
+    process = start([*GUNICORN, "--bind", f"127.0.0.1:{port}", "--threads", "1"], env)
+    base = f"http://127.0.0.1:{port}"
+    held_for = 1.5
+    try:
+        wait_until(lambda: answers(f"{base}/healthz"))
+        similar_titles(base, products[-1].pk)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers unfinished
+            time.sleep(0.3)  # the thread is reading them
+            with ThreadPoolExecutor(max_workers=1) as shopper:
+                search = shopper.submit(httpx.get, f"{base}/api/search?q=blue+shirt", timeout=30)
+                time.sleep(held_for)
+                slow.sendall(b"Connection: close\r\n\r\n")
+                answer = search.result()
+        assert answer.status_code == 200
+        queue = answer.headers["Server-Timing"].split(", ")[0]
+        assert float(queue.removeprefix("queue;dur=")) >= 1000 * held_for / 2
+    finally:
+        stop(process)

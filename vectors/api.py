@@ -135,6 +135,7 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
                 price_max=filters.price_max,
                 currency=filters.currency,
                 rates=rates,
+                collapse=filters.collapse == "group",
             )
         except Product.DoesNotExist:
             return _error(request, 404, "no such product")
@@ -215,6 +216,7 @@ def _query_search(request, response: HttpResponse, field: str, search, query: Fi
                     price_max=query.price_max,
                     currency=query.currency,
                     rates=rates,
+                    collapse=query.collapse == "group",
                 )
             )
         except ValueError as exc:  # words with nothing to search for, a broken photo
@@ -264,4 +266,15 @@ def _shown(item) -> dict:
             "price": price_text(item.converted_price, item.converted_currency),
             "currency": item.converted_currency,
         }
+    if item.offers:
+        shown["offers"] = [
+            {
+                "id": offer.id,
+                "store_id": offer.store_id,
+                "price": price_text(offer.price, offer.currency),
+                "currency": offer.currency,
+                "product_url": offer.product_url,
+            }
+            for offer in item.offers
+        ]
     return shown

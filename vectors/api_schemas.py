@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Schema
@@ -31,6 +32,11 @@ class Filters(Schema):
         description="The currency of price_min/price_max (ISO 4217); the product's own by "
         "default. With PRICE_CONVERSION on, prices in other currencies are converted.",
     )
+    collapse: Literal["group", "none"] = Field(
+        "group",
+        description="`group` (default): the same product sold by several shops is one result, "
+        "with all its `offers`; `none`: every shop's copy is a result of its own.",
+    )
 
     @model_validator(mode="after")
     def _range_in_order(self):
@@ -44,6 +50,14 @@ class ConvertedPrice(Schema):
     currency: str
 
 
+class ShownOffer(Schema):
+    id: UUID
+    store_id: str
+    price: str
+    currency: str
+    product_url: str
+
+
 class ShownProduct(Schema):
     id: UUID
     title: str
@@ -53,6 +67,11 @@ class ShownProduct(Schema):
     product_url: str
     score: float
     converted_price: ConvertedPrice | None = None
+    offers: list[ShownOffer] | None = Field(
+        None,
+        description="Where the same product is sold (this result among them), cheapest first; "
+        "with collapse=group.",
+    )
 
 
 class RatesUsed(Schema):

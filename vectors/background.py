@@ -56,6 +56,7 @@ def _loop() -> None:
 
     from vectors.client import get_qdrant_client
     from vectors.conf import qdrant_config
+    from vectors.duplicates import check_queued_duplicates
     from vectors.embedders import get_embedder
     from vectors.exceptions import StoreHeld, VectorStoreError
     from vectors.sync import sync_pending
@@ -79,6 +80,12 @@ def _loop() -> None:
             )
             if report.products:
                 logger.info("embedded sync: %s", report.summary())
+            # Beside the sync, a bounded share each round: searches share the store.
+            grouped = check_queued_duplicates(
+                client=client, config=config, batch_size=64, max_batches=1
+            )
+            if grouped.checked:
+                logger.info("embedded sync: %s", grouped.summary())
             backoff, last_error = INTERVAL_SECONDS, None
         except (VectorStoreError, DatabaseError) as exc:
             # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line

@@ -44,3 +44,51 @@ ON CONFLICT (id) DO UPDATE SET
     failed = vectors_synctotals.failed + EXCLUDED.failed,
     set_aside = vectors_synctotals.set_aside + EXCLUDED.set_aside
 """
+
+
+class DuplicateLink(models.Model):
+    """Two products whose vectors are near-identical (cosine at or above
+    VECTORS_DUPLICATE_THRESHOLD): the same product sold by two shops, as its neighbour query
+    found them (vectors/duplicates.py). `product_id` < `other_id`.
+
+    Plain ids, not foreign keys: a deleted product's links are what tell the next check which
+    group it held together (a group splits when its link product goes)."""
+
+    pk = models.CompositePrimaryKey("product_id", "other_id")
+    product_id = models.UUIDField()
+    other_id = models.UUIDField(db_index=True)
+    score = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(product_id__lt=models.F("other_id")),
+                name="duplicate_link_ordered",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} ~ {self.other_id} ({self.score:.3f})"
+
+
+class DuplicateGroup(models.Model):
+    """A product's group of duplicates: the products its links reach, named by the smallest
+    id among them. Only products with at least one duplicate have a row."""
+
+    product_id = models.UUIDField(primary_key=True)
+    group_id = models.UUIDField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.product_id} in {self.group_id}"
+
+
+class DuplicateCheck(models.Model):
+    """A product whose vector was written or removed since its duplicates were last looked
+    for: the grouping's work queue, filled by the sync in the batch's own transaction and
+    drained beside it, a bounded number at a time (vectors/duplicates.py)."""
+
+    product_id = models.UUIDField(primary_key=True)
+    queued_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self) -> str:
+        return str(self.product_id)

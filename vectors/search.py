@@ -6,12 +6,15 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID
 
+from django.db.models import OuterRef, Subquery
+
 from catalog.exchange_rates import RateTable
 from catalog.models import Product
 from catalog.money import rounded
 from vectors.client import GuardedClient, get_qdrant_client, models
 from vectors.conf import QdrantConfig, qdrant_config
 from vectors.exceptions import ProductNotIndexed
+from vectors.models import DuplicateGroup
 from vectors.points import PRICE_SPAN, currency_span
 
 
@@ -31,9 +34,22 @@ class SimilarProduct:
     # The price in the asked currency, where the price filter converted it (PRICE_CONVERSION).
     converted_price: Decimal | None = None
     converted_currency: str | None = None
+    # Where the same product is sold (its group of duplicates, itself included), cheapest
+    # first; empty when duplicates are not collapsed.
+    offers: tuple[Offer, ...] = ()
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: UUID
+    store_id: str
+    price: Decimal
+    currency: str
+    product_url: str
 
 
 SHOWN_FIELDS = ("id", "title", "store_id", "price", "currency", "image_url", "product_url")
+OFFER_FIELDS = ("id", "store_id", "price", "currency", "product_url")
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,8 @@ class SearchFilters:
     price_max: Decimal | None = None
     currency: str | None = None
     rates: RateTable | None = None
+    # Each group of duplicates (the same product in several shops) once, with its offers.
+    collapse: bool = True
 
     @property
     def price_filtered(self) -> bool:
@@ -140,18 +158,21 @@ def similar_products(
     price_max: Decimal | None = None,
     currency: str | None = None,
     rates: RateTable | None = None,
+    collapse: bool = True,
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
     """The products whose vectors are nearest to this one's, best first, the product itself
-    excluded. Points whose product was deleted meanwhile (not yet synced) are skipped. A
-    price range compares prices in `currency`, by default the product's own, and with
-    `rates` (PRICE_CONVERSION) prices in the other currencies they cover too. Raises
+    (and, with `collapse`, its duplicates in other shops) excluded. Points whose product was
+    deleted meanwhile (not yet synced) are skipped. A price range compares prices in
+    `currency`, by default the product's own, and with `rates` (PRICE_CONVERSION) prices in
+    the other currencies they cover too. Raises
     Product.DoesNotExist for a product PostgreSQL does not have, ProductNotIndexed for one
     without a point yet.
 
-    One query to PostgreSQL when the product is indexed (the results and the product
-    itself, unordered: the similar-products endpoint is the API's hot path)."""
+    One query to PostgreSQL when the product is indexed (the results and the product itself,
+    unordered: the similar-products endpoint is the API's hot path), and one more for the
+    offers when a result has duplicates."""
     client = client or get_qdrant_client()
     config = config or qdrant_config()
     point_id = str(product_id)
@@ -160,7 +181,7 @@ def similar_products(
         if not Product.objects.filter(pk=point_id).exists():
             raise Product.DoesNotExist(f"No product {point_id}.")
         raise ProductNotIndexed(f"Product {point_id} has no vector yet; run sync_vectors.")
-    filters = SearchFilters(limit, store_id, price_min, price_max, currency, rates)
+    filters = SearchFilters(limit, store_id, price_min, price_max, currency, rates, collapse)
     if filters.price_filtered and not currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
         filters = replace(filters, currency=currency)
@@ -194,11 +215,20 @@ def nearest_products(
     return results
 
 
+# Hits asked of Qdrant per page when duplicates are collapsed (they take several hits for one
+# result), and pages at most: a group larger than this is rare and shown short.
+COLLAPSE_FETCH_FACTOR = 3
+MAX_PAGES = 4
+
+
 def _nearest(
     vector, filters: SearchFilters, *, exclude, also, client, config
 ) -> tuple[list[SimilarProduct], set[UUID]]:
     """The nearest products as shown, best first, and the ids of every product found in
-    PostgreSQL (`also` among them): the hits and `also` are read in one query."""
+    PostgreSQL (`also` among them): each page's hits and `also` are read in one query. With
+    `collapse`, one product a group of duplicates (the group of `exclude` left out: the
+    same product), more pages asked while fewer than `limit` distinct ones came, and each
+    result's offers read in one more query."""
     limit, currency, rates = filters.limit, filters.currency, filters.rates
     query_filter = similar_filter(
         exclude=exclude,
@@ -210,32 +240,102 @@ def _nearest(
     )
     if not query_filter.must and not query_filter.must_not:
         query_filter = None
-    hits = client.query_points(
-        collection_name=config.collection,
-        query=vector,
-        query_filter=query_filter,
-        search_params=search_params(price_filtered=filters.price_filtered),
-        # A few spare: a point may outlive its product until the next sync.
-        limit=limit + min(limit, 10),
-        with_payload=False,
-    ).points
-    wanted = [*also, *(UUID(str(hit.id)) for hit in hits)]
-    shown = {
-        row[0]: row
-        for row in Product.objects.filter(pk__in=wanted).order_by().values_list(*SHOWN_FIELDS)
-    }
+    # A few spare: a point may outlive its product until the next sync.
+    page = limit + min(limit, 10)
+    if filters.collapse:
+        page = limit * COLLAPSE_FETCH_FACTOR + 10
     # Prices are converted into `currency` where the filter converted them.
     converting = filters.price_filtered and rates is not None and rates.covers(currency)
-    results = []
-    for hit in hits:
-        row = shown.get(UUID(str(hit.id)))
-        if row is None:
-            continue
-        found_product = SimilarProduct(*row, score=hit.score)
-        if converting and found_product.currency != currency:
-            found_product = _converted(found_product, rates, currency)
-        results.append(found_product)
-    return results[:limit], set(shown)
+    results: list[SimilarProduct] = []
+    groups_of: dict[UUID, UUID] = {}
+    shown_groups: set[UUID] = set()
+    found_ids: set[UUID] = set()
+    for number in range(MAX_PAGES if filters.collapse else 1):
+        hits = client.query_points(
+            collection_name=config.collection,
+            query=vector,
+            query_filter=query_filter,
+            search_params=search_params(price_filtered=filters.price_filtered),
+            limit=page,
+            offset=number * page or None,
+            with_payload=False,
+        ).points
+        wanted = [*(also if number == 0 else ()), *(UUID(str(hit.id)) for hit in hits)]
+        rows = _shown_rows(wanted, with_groups=filters.collapse)
+        found_ids |= set(rows)
+        if number == 0 and filters.collapse:
+            shown_groups |= {rows[pid][1] or pid for pid in also if pid in rows}
+        for hit in hits:
+            hit_id = UUID(str(hit.id))
+            if hit_id not in rows:
+                continue
+            row, group = rows[hit_id]
+            if filters.collapse:
+                if (group or hit_id) in shown_groups:
+                    continue
+                shown_groups.add(group or hit_id)
+                if group is not None:
+                    groups_of[hit_id] = group
+            found_product = SimilarProduct(*row, score=hit.score)
+            if converting and found_product.currency != currency:
+                found_product = _converted(found_product, rates, currency)
+            results.append(found_product)
+            if len(results) == limit:
+                break
+        if len(results) >= limit or len(hits) < page:
+            break
+    if filters.collapse:
+        results = _with_offers(results, groups_of, rates)
+    return results, found_ids
+
+
+def _shown_rows(ids: list[UUID], *, with_groups: bool) -> dict[UUID, tuple[tuple, UUID | None]]:
+    """What is shown of these products, and each one's group of duplicates (None: alone)."""
+    products = Product.objects.filter(pk__in=ids).order_by()
+    if not with_groups:
+        return {row[0]: (row, None) for row in products.values_list(*SHOWN_FIELDS)}
+    group = DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
+    return {
+        row[0]: (row[:-1], row[-1])
+        for row in products.annotate(duplicate_group=Subquery(group)).values_list(
+            *SHOWN_FIELDS, "duplicate_group"
+        )
+    }
+
+
+def _with_offers(
+    results: list[SimilarProduct], groups_of: dict[UUID, UUID], rates: RateTable | None
+) -> list[SimilarProduct]:
+    """Each result with its group's offers, cheapest first (in its own currency; others
+    converted where the rates cover them, else after those); `groups_of`: the results that
+    have duplicates, with their group."""
+    grouped = set(groups_of.values())
+    members: dict[UUID, list[Offer]] = {}
+    if grouped:
+        in_groups = DuplicateGroup.objects.filter(group_id__in=grouped)
+        offers = Product.objects.filter(pk__in=in_groups.values("product_id")).annotate(
+            duplicate_group=Subquery(
+                DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
+            )
+        )
+        for row in offers.order_by().values_list(*OFFER_FIELDS, "duplicate_group"):
+            members.setdefault(row[-1], []).append(Offer(*row[:-1]))
+    shown = []
+    for item in results:
+        offers = members.get(groups_of.get(item.id)) or [
+            Offer(item.id, item.store_id, item.price, item.currency, item.product_url)
+        ]
+        offers.sort(key=lambda offer, item=item: _cheapness(offer, item.currency, rates))
+        shown.append(replace(item, offers=tuple(offers)))
+    return shown
+
+
+def _cheapness(offer: Offer, currency: str, rates: RateTable | None) -> tuple:
+    if offer.currency == currency:
+        return (0, offer.price, offer.store_id)
+    if rates is not None and rates.covers(offer.currency) and rates.covers(currency):
+        return (0, rates.convert(offer.price, offer.currency, currency), offer.store_id)
+    return (1, offer.currency, offer.price, offer.store_id)
 
 
 def _converted(product: SimilarProduct, rates: RateTable, currency: str) -> SimilarProduct:

@@ -51,6 +51,7 @@ from config.processes import holder_is_gone, this_process
 from config.text import counted
 from vectors.client import GuardedClient, models
 from vectors.conf import QdrantConfig
+from vectors.duplicates import queue_checks
 from vectors.embedders import Embedder, EmbedFailure, needs_image
 from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
 from vectors.fill import fill_if_new, record_synced_through
@@ -91,6 +92,10 @@ class SyncReport:
     batches: int = 0
     # Products queued because the collection was new to the catalog (vectors/fill.py).
     filled: int = 0
+    # Ids of the products whose vectors this batch wrote or removed: their duplicates are
+    # looked for again (vectors/duplicates.py). Emptied once queued, so that a whole sync's
+    # report does not grow with the catalog.
+    revectored: list[str] = field(default_factory=list)
 
     @property
     def products(self) -> int:
@@ -129,6 +134,7 @@ class SyncReport:
         self.without_image += other.without_image
         self.batches += other.batches
         self.filled += other.filled
+        self.revectored += other.revectored
 
 
 def _queue_for_embedding(product_ids: list, **fields) -> None:
@@ -343,6 +349,7 @@ def write_products(
     if gone:
         client.delete(collection_name=collection, points_selector=models.PointIdsList(points=gone))
         report.deleted = len(gone)
+        report.revectored += gone
 
     payload_only = [pid for pid in rows if pid not in embed]
     if payload_only:
@@ -396,12 +403,14 @@ def write_products(
         if points:
             client.upsert(collection_name=collection, points=points)
             report.embedded = len(points)
+            report.revectored += [point.id for point in points]
         if unembeddable:  # an image removed: its old vector no longer stands for the product
             client.delete(
                 collection_name=collection,
                 points_selector=models.PointIdsList(points=unembeddable),
             )
             report.without_image = len(unembeddable)
+            report.revectored += unembeddable
     return report
 
 
@@ -536,6 +545,8 @@ def _deliver_batch(
             attempts = 1 + max(claim.attempts for claim in batch.claims)
             report.set_aside = _requeue(report.failed, attempts)
         ProductChange.objects.filter(lease=batch.lease).delete()
+        queue_checks(report.revectored)
+        report.revectored = []
         with connection.cursor() as cursor:  # /metrics' counters, every worker's
             delivered = report.products - len(report.failed)
             cursor.execute(ADD_TO_TOTALS, [delivered, len(report.failed), report.set_aside])

@@ -35,7 +35,15 @@ def test_the_openapi_document_describes_the_endpoints(client):
     document = response.json()
     operation = document["paths"]["/api/products/{product_id}/similar"]["get"]
     parameters = {parameter["name"] for parameter in operation["parameters"]}
-    assert parameters == {"product_id", "limit", "store_id", "price_min", "price_max", "currency"}
+    assert parameters == {
+        "product_id",
+        "limit",
+        "store_id",
+        "price_min",
+        "price_max",
+        "currency",
+        "collapse",
+    }
     assert {"200", "400", "404", "409", "429", "503"} <= set(operation["responses"])
 
 

@@ -20,7 +20,16 @@ def test_words_find_the_products_that_have_them(client, catalog):  # noqa: F811
     assert titles(answer)[0] == "Leather boots"
     assert "truncated" not in answer.json()
     first = answer.json()["results"][0]
-    assert set(first) == {"id", "title", "price", "currency", "image_url", "product_url", "score"}
+    assert set(first) == {
+        "id",
+        "title",
+        "price",
+        "currency",
+        "image_url",
+        "product_url",
+        "score",
+        "offers",
+    }
 
 
 def test_the_filters_are_those_of_similar_products(client, catalog):  # noqa: F811

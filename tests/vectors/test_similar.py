@@ -82,6 +82,16 @@ def test_api_returns_scored_products(client, catalog):
         "image_url": first.image_url,
         "product_url": first.product_url,
         "score": None,
+        # A product no other shop sells: its own offer only.
+        "offers": [
+            {
+                "id": str(first.pk),
+                "store_id": first.store_id,
+                "price": str(first.price),
+                "currency": first.currency,
+                "product_url": first.product_url,
+            }
+        ],
     }
     assert 0 < results[1]["score"] <= results[0]["score"] <= 1
 

@@ -10,6 +10,7 @@ from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
 from vectors.conf import qdrant_config
+from vectors.duplicates import check_queued_duplicates, pending_checks
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
     CollectionNotFound,
@@ -63,6 +64,12 @@ class Command(BaseCommand):
             help="Embedded Qdrant: do not build the vector index (by default built after "
             f"every {INDEX_EVERY:,} points written and at the end; run optimize_vectors "
             "later). A server indexes by itself.",
+        )
+        parser.add_argument(
+            "--no-duplicates",
+            action="store_true",
+            help="Do not look for the changed products' duplicates afterwards (they stay "
+            "queued for the next sync, or group_duplicates).",
         )
         parser.add_argument(
             "--metrics-bind",
@@ -135,8 +142,30 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"{exc} The changes were delivered; run optimize_vectors to index them."
                 ) from exc
+        if not options["no_duplicates"] and not self.stopping:
+            self._group(config, verbose)
         self._report_set_aside()
         self._report_failures(report)
+
+    def _group(self, config, verbose: bool, max_batches: int | None = None) -> None:
+        """The changed products' duplicates, after the index is built (the neighbour queries
+        walk it)."""
+        waiting = pending_checks() if max_batches is None else 0
+        progress = Progress(self.stderr, label="duplicates", enabled=verbose and waiting > 0)
+        report = self._with_retries(
+            lambda: check_queued_duplicates(
+                client=get_qdrant_client(),
+                config=config,
+                max_batches=max_batches,
+                should_stop=lambda: self.stopping,
+                on_batch=lambda total: progress.update(
+                    total.checked, total.checked / waiting if waiting else None
+                ),
+            )
+        )
+        progress.close()
+        if report.checked and verbose:
+            self.stdout.write(report.summary())
 
     def _serve_metrics(self, bind: str) -> None:
         from prometheus_client import start_http_server
@@ -236,6 +265,8 @@ class Command(BaseCommand):
                     self.stdout.write(report.summary())
                     self.stdout.flush()
                     self._report_failures(report, fatal=False)
+                if not options["no_duplicates"]:
+                    self._group(config, verbose=True, max_batches=4)
                     written_since_optimize = True
                 elif written_since_optimize and not options["no_optimize"]:
                     # Caught up: index what was written, while nothing waits.

@@ -1,0 +1,173 @@
+"""The same product sold by several shops: grouped beside the sync, shown once with its
+offers, split when the product that held a group together goes, rebuilt from scratch alike.
+
+The hashing stand-in embeds a product's words, so copies with the same title and description
+in other shops have the same vector (the duplicates), and the same garment in another colour
+a different one (not a duplicate)."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from catalog.models import Product
+from vectors.collection import collection_ensure
+from vectors.duplicates import check_queued_duplicates, duplication_summary, rebuild_duplicates
+from vectors.embedders import get_embedder
+from vectors.models import DuplicateCheck, DuplicateGroup, DuplicateLink
+from vectors.search import similar_products
+from vectors.sync import sync_pending
+
+pytestmark = pytest.mark.django_db
+
+TRAINER = {"title": "White leather trainer", "description": "Low-top trainer, white leather"}
+
+
+@pytest.fixture
+def catalog(qdrant, config, make_product):
+    """One trainer sold by three shops, the same trainer in black, a coat and a scarf."""
+    collection_ensure(client=qdrant, config=config)
+    items = {
+        "trainer_a": make_product(store_id="shop-a", price="89.00", **TRAINER),
+        "trainer_b": make_product(store_id="shop-b", price="79.00", **TRAINER),
+        "trainer_c": make_product(store_id="shop-c", price="99.00", **TRAINER),
+        "black": make_product(
+            store_id="shop-b",
+            title="Black leather trainer",
+            description="Low-top trainer, black leather",
+        ),
+        "coat": make_product(title="Wool coat", description="Long wool coat, navy"),
+        "scarf": make_product(title="Silk scarf", description="Printed silk scarf"),
+    }
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    return items
+
+
+def group_of(product: Product):
+    return DuplicateGroup.objects.filter(product_id=product.pk).values_list("group_id", flat=True)
+
+
+def groups() -> set[frozenset]:
+    members: dict = {}
+    for product_id, group_id in DuplicateGroup.objects.values_list("product_id", "group_id"):
+        members.setdefault(group_id, set()).add(product_id)
+    return {frozenset(group) for group in members.values()}
+
+
+def test_the_sync_queues_checks_that_group_the_copies_of_one_product(qdrant, config, catalog):
+    assert DuplicateCheck.objects.count() == len(catalog)  # every vector written
+    report = check_queued_duplicates(client=qdrant, config=config)
+    assert report.checked == len(catalog)
+    assert not DuplicateCheck.objects.exists()
+    trainers = frozenset(catalog[k].pk for k in ("trainer_a", "trainer_b", "trainer_c"))
+    assert groups() == {trainers}
+    assert set(group_of(catalog["trainer_b"])) == {min(trainers)}
+    assert DuplicateLink.objects.count() == 3  # each pair once
+    assert not group_of(catalog["black"])  # the same trainer in black is another product
+    summary = duplication_summary()
+    assert (summary.groups, summary.products, summary.largest) == (1, 3, 3)
+
+
+def test_searches_show_each_product_once_with_its_offers_cheapest_first(
+    qdrant, config, catalog, client
+):
+    check_queued_duplicates(client=qdrant, config=config)
+    results = similar_products(catalog["black"].pk, limit=3)
+    trainers = [r for r in results if r.title == TRAINER["title"]]
+    assert len(trainers) == 1
+    assert [offer.store_id for offer in trainers[0].offers] == ["shop-b", "shop-a", "shop-c"]
+    assert len({r.id for r in results}) == 3
+
+    answer = client.get(f"/api/products/{catalog['black'].pk}/similar", {"limit": 3}).json()
+    shown = [r for r in answer["results"] if r["title"] == TRAINER["title"]]
+    assert [offer["price"] for offer in shown[0]["offers"]] == ["79.00", "89.00", "99.00"]
+
+    every_copy = client.get(
+        f"/api/products/{catalog['black'].pk}/similar", {"limit": 3, "collapse": "none"}
+    ).json()["results"]
+    assert [r["title"] for r in every_copy] == [TRAINER["title"]] * 3
+    assert all("offers" not in r for r in every_copy)
+
+
+def test_a_products_own_copies_are_not_similar_products_of_it(qdrant, config, catalog):
+    check_queued_duplicates(client=qdrant, config=config)
+    results = similar_products(catalog["trainer_a"].pk, limit=5)
+    assert TRAINER["title"] not in [r.title for r in results]
+    copies = similar_products(catalog["trainer_a"].pk, limit=5, collapse=False)
+    assert [r.title for r in copies][:2] == [TRAINER["title"]] * 2
+
+
+def test_still_limit_results_when_one_product_fills_the_first_page(
+    qdrant, config, catalog, make_product
+):
+    for k in range(40):  # one trainer sold by forty more shops
+        make_product(store_id=f"reseller-{k}", price=f"{60 + k}.00", **TRAINER)
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    check_queued_duplicates(client=qdrant, config=config)
+    results = similar_products(catalog["black"].pk, limit=3)
+    assert len(results) == 3
+    assert len({r.title for r in results}) == 3
+    trainer = next(r for r in results if r.title == TRAINER["title"])
+    assert len(trainer.offers) == 43
+    assert trainer.offers[0].price == min(o.price for o in trainer.offers)
+
+
+def test_a_group_splits_when_the_product_holding_it_together_goes(qdrant, config, catalog):
+    """coat ~ trainer_a ~ scarf as links (a chain: coat and scarf are not alike): deleting
+    the trainer in the middle leaves the coat and the scarf each alone, and the other two
+    trainers a group of their own."""
+    check_queued_duplicates(client=qdrant, config=config)
+    a, coat, scarf = catalog["trainer_a"].pk, catalog["coat"].pk, catalog["scarf"].pk
+    DuplicateLink.objects.create(product_id=min(a, coat), other_id=max(a, coat), score=0.99)
+    DuplicateLink.objects.create(product_id=min(a, scarf), other_id=max(a, scarf), score=0.99)
+    DuplicateCheck.objects.create(product_id=catalog["black"].pk)  # any check regroups
+    with connection.cursor() as cursor:  # as the check would have, from these links
+        cursor.execute("DELETE FROM vectors_duplicategroup")
+    from vectors.duplicates import _regroup
+
+    _regroup({a})
+    assert len(groups()) == 1 and coat in next(iter(groups()))
+
+    Product.objects.filter(pk=a).delete()
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    check_queued_duplicates(client=qdrant, config=config)
+    assert groups() == {frozenset({catalog["trainer_b"].pk, catalog["trainer_c"].pk})}
+    assert not DuplicateLink.objects.filter(product_id=a).exists()
+    assert not DuplicateLink.objects.filter(other_id=a).exists()
+
+
+def test_a_rebuild_from_scratch_finds_the_same_groups(qdrant, config, catalog):
+    check_queued_duplicates(client=qdrant, config=config)
+    incremental = groups()
+    DuplicateGroup.objects.all().delete()
+    DuplicateLink.objects.all().delete()
+    seen = []
+    report = rebuild_duplicates(client=qdrant, config=config, page=2, progress=seen.append)
+    assert report.checked == len(catalog) and sum(seen) == len(catalog)
+    assert groups() == incremental
+    assert DuplicateLink.objects.count() == 3
+
+
+def test_the_command_checks_rebuilds_and_reports(qdrant, config, catalog):
+    out = io.StringIO()
+    call_command("group_duplicates", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "Checked 6 products for duplicates: 3 links, 6 regrouped.",
+        "Duplicates: 1 group holding 3 of 6 products (50.0%); the largest holds 3.",
+    ]
+    out = io.StringIO()
+    call_command("group_duplicates", "--report", stdout=out)
+    assert out.getvalue().splitlines() == [
+        "Duplicates: 1 group holding 3 of 6 products (50.0%); the largest holds 3."
+    ]
+    out = io.StringIO()
+    call_command("group_duplicates", "--rebuild", stdout=out)
+    assert out.getvalue().splitlines()[-1].startswith("Duplicates: 1 group holding 3")
+
+
+def test_grouping_off(settings, qdrant, config, catalog):
+    settings.VECTORS_DUPLICATE_THRESHOLD = 0
+    assert check_queued_duplicates(client=qdrant, config=config).checked == 0
+    results = similar_products(catalog["black"].pk, limit=3)
+    assert [r.title for r in results].count(TRAINER["title"]) == 3

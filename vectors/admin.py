@@ -9,6 +9,7 @@ of start-up that commands which never touch Qdrant should not pay."""
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Exists, OuterRef
 from django.db.models.expressions import RawSQL
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -17,9 +18,11 @@ from catalog.admin import ProductAdmin, image_tag
 from catalog.admin.paging import FastChangeList
 from catalog.models import Product
 from catalog.money import price_text
+from catalog.validators import is_http_url
 from config.text import counted
 from vectors.embedders import needs_image
 from vectors.exceptions import ProductNotIndexed, VectorStoreError
+from vectors.models import DuplicateGroup
 
 PANEL_SIZE = 8
 
@@ -63,12 +66,32 @@ def mark_points(products) -> None:
 
 # The one registration of the product admin: catalog/admin/ defines ProductAdmin (and does
 # not register it, so that catalog never imports vectors); this adds the vector index's view.
+class DuplicatesFilter(admin.SimpleListFilter):
+    """Products sold by other shops too (in a group of duplicates, vectors/duplicates.py)."""
+
+    title = "duplicates"
+    parameter_name = "duplicates"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In other shops too"), ("no", "In one shop only")]
+
+    def queryset(self, request, queryset):
+        grouped = Exists(DuplicateGroup.objects.filter(product_id=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(grouped)
+        if self.value() == "no":
+            return queryset.exclude(grouped)
+        return queryset
+
+
 @admin.register(Product)
 class ProductWithVectorsAdmin(ProductAdmin):
     list_display = [*ProductAdmin.list_display, "vector_status"]
-    readonly_fields = [*ProductAdmin.readonly_fields, "similar_products_panel"]
+    list_filter = [*ProductAdmin.list_filter, DuplicatesFilter]
+    readonly_fields = [*ProductAdmin.readonly_fields, "duplicates_panel", "similar_products_panel"]
     fieldsets = [
         *ProductAdmin.fieldsets,
+        ("Same product in other shops", {"fields": ["duplicates_panel"]}),
         ("Similar products", {"fields": ["similar_products_panel"]}),
     ]
     actions = ["resync_vectors"]
@@ -107,6 +130,37 @@ class ProductWithVectorsAdmin(ProductAdmin):
         if attempts < 0:
             return "failed (set aside)"
         return "pending" if attempts == 0 else f"retrying ({attempts} failed)"
+
+    @admin.display(description="offers")
+    def duplicates_panel(self, obj: Product) -> str:
+        if obj.pk is None:
+            return "—"
+        from vectors.search import same_product_elsewhere
+
+        others = same_product_elsewhere(obj.pk)
+        if not others:
+            return "No other shop sells it (as far as its image tells)."
+        return format_html(
+            "<table><thead><tr><th>store</th><th>price</th><th>product</th><th>link</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                '<tr><td>{}</td><td>{} {}</td><td><a href="{}">{}</a></td><td>{}</td></tr>',
+                (
+                    (
+                        other.store_id,
+                        price_text(other.price, other.currency),
+                        other.currency,
+                        reverse("admin:catalog_product_change", args=[other.id]),
+                        other.title,
+                        format_html('<a href="{}" rel="noopener">{}</a>', other.product_url, "shop")
+                        if is_http_url(other.product_url)
+                        else "—",
+                    )
+                    for other in others
+                ),
+            ),
+        )
 
     @admin.display(description="similar products")
     def similar_products_panel(self, obj: Product) -> str:

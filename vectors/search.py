@@ -338,6 +338,19 @@ def _cheapness(offer: Offer, currency: str, rates: RateTable | None) -> tuple:
     return (1, offer.currency, offer.price, offer.store_id)
 
 
+def same_product_elsewhere(product_id: UUID | str) -> list[SimilarProduct]:
+    """The other copies of this product (its group of duplicates), cheapest first within a
+    currency; empty when no other shop sells it. PostgreSQL only."""
+    group = DuplicateGroup.objects.filter(product_id=product_id).values("group_id")
+    members = DuplicateGroup.objects.filter(group_id__in=group).exclude(product_id=product_id)
+    rows = (
+        Product.objects.filter(pk__in=members.values("product_id"))
+        .order_by("currency", "price", "store_id")
+        .values_list(*SHOWN_FIELDS)
+    )
+    return [SimilarProduct(*row, score=1.0) for row in rows]
+
+
 def _converted(product: SimilarProduct, rates: RateTable, currency: str) -> SimilarProduct:
     # The filter read the point's currency; PostgreSQL's may have changed since (the sync
     # rewrites the payload soon) to one the rates do not cover: shown, but not converted.

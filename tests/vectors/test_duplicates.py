@@ -10,6 +10,7 @@ import io
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.urls import reverse
 
 from catalog.models import Product
 from vectors.collection import collection_ensure
@@ -171,3 +172,28 @@ def test_grouping_off(settings, qdrant, config, catalog):
     assert check_queued_duplicates(client=qdrant, config=config).checked == 0
     results = similar_products(catalog["black"].pk, limit=3)
     assert [r.title for r in results].count(TRAINER["title"]) == 3
+
+
+def test_the_admin_shows_the_same_product_in_other_shops(admin_client, qdrant, config, catalog):
+    check_queued_duplicates(client=qdrant, config=config)
+    page = admin_client.get(
+        reverse("admin:catalog_product_change", args=[catalog["trainer_a"].pk])
+    ).content.decode()
+    offers = page.split("Same product in other shops")[1].split("Similar products")[0]
+    assert "<td>shop-b</td>" in offers and "79.00" in offers and "<td>shop-c</td>" in offers
+    assert "<td>shop-a</td>" not in offers  # the product itself
+    assert 'href="https://shop-a.example/p/shirt"' in offers  # each copy's shop link
+    alone = admin_client.get(
+        reverse("admin:catalog_product_change", args=[catalog["coat"].pk])
+    ).content.decode()
+    assert "No other shop sells it" in alone
+
+    changelist = reverse("admin:catalog_product_changelist")
+    sold_elsewhere = admin_client.get(changelist, {"duplicates": "yes"}).context["cl"]
+    assert {p.pk for p in sold_elsewhere.result_list} == {
+        catalog[k].pk for k in ("trainer_a", "trainer_b", "trainer_c")
+    }
+    one_shop = admin_client.get(changelist, {"duplicates": "no"}).context["cl"]
+    assert {p.pk for p in one_shop.result_list} == {
+        catalog[k].pk for k in ("black", "coat", "scarf")
+    }

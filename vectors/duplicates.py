@@ -382,6 +382,39 @@ def rebuild_duplicates(
     return report
 
 
+# --- Repairs (reconcile_vectors) -------------------------------------------------------------
+
+# Products whose links or group do not hold, and which no queued check will put right: a
+# linked product PostgreSQL no longer has, a group row without links, two linked products in
+# different groups (or one of them in none). Set-based: one statement each, whatever the size.
+OUT_OF_STEP = """
+SELECT node FROM (
+SELECT node FROM (
+    SELECT product_id AS node FROM vectors_duplicatelink
+    UNION SELECT other_id FROM vectors_duplicatelink
+) AS linked
+WHERE NOT EXISTS (SELECT 1 FROM catalog_product AS p WHERE p.id = linked.node)
+UNION
+SELECT g.product_id FROM vectors_duplicategroup AS g
+WHERE NOT EXISTS (SELECT 1 FROM vectors_duplicatelink AS l WHERE l.product_id = g.product_id)
+  AND NOT EXISTS (SELECT 1 FROM vectors_duplicatelink AS l WHERE l.other_id = g.product_id)
+UNION
+SELECT unnest(ARRAY[l.product_id, l.other_id]) FROM vectors_duplicatelink AS l
+LEFT JOIN vectors_duplicategroup AS a ON a.product_id = l.product_id
+LEFT JOIN vectors_duplicategroup AS b ON b.product_id = l.other_id
+WHERE a.group_id IS DISTINCT FROM b.group_id OR a.group_id IS NULL
+) AS drift (node)
+WHERE NOT EXISTS (SELECT 1 FROM vectors_duplicatecheck AS c WHERE c.product_id = drift.node)
+"""
+
+
+def out_of_step() -> list[UUID]:
+    """Products whose duplicates must be looked for again (none already queued)."""
+    with connection.cursor() as cursor:
+        cursor.execute(OUT_OF_STEP)
+        return [row[0] for row in cursor.fetchall()]
+
+
 # --- What a catalog holds --------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ missing points embedded).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from django.db import connection
@@ -31,14 +31,16 @@ class ReconcileReport:
     missing: int = 0
     stale: int = 0
     orphans: int = 0
+    # Products whose duplicate links or group do not hold (vectors/duplicates.py).
+    misgrouped: int = 0
     samples: dict[str, list[str]] = field(
-        default_factory=lambda: {"missing": [], "stale": [], "orphans": []}
+        default_factory=lambda: {"missing": [], "stale": [], "orphans": [], "misgrouped": []}
     )
     fixed: bool = False
 
     @property
     def drift(self) -> int:
-        return self.missing + self.stale + self.orphans
+        return self.missing + self.stale + self.orphans + self.misgrouped
 
     def note(self, kind: str, ids: list) -> None:
         setattr(self, kind, getattr(self, kind) + len(ids))
@@ -65,6 +67,7 @@ def reconcile(
     try:
         _check_points(client, collection, embedder, fix, page_size, report, on_page)
         _check_products(client, collection, embedder, fix, page_size, report, on_page)
+        _check_groups(client, collection, fix, report)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {MATCHED_TABLE}")
@@ -161,6 +164,22 @@ def _check_products(client, collection, embedder, fix, page_size, report, on_pag
                 embed=set(missing),
             )
         on_page(report)
+
+
+def _check_groups(client, collection, fix, report) -> None:
+    """Duplicate groups out of step with their links or the catalog: with `fix`, those
+    products are checked again (the points are right by now)."""
+    from vectors.conf import qdrant_config
+    from vectors.duplicates import check_queued_duplicates, out_of_step, queue_checks
+
+    drifted = out_of_step()
+    report.note("misgrouped", drifted)
+    if fix and drifted:
+        queue_checks(drifted)
+        config = qdrant_config()
+        if collection != config.collection:
+            config = replace(config, collection=collection)
+        check_queued_duplicates(client=client, config=config)
 
 
 def remove_orphans(*, client: GuardedClient, collection: str, page_size: int = 1000) -> int:

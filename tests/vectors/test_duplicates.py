@@ -8,7 +8,7 @@ a different one (not a duplicate)."""
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 
@@ -197,3 +197,27 @@ def test_the_admin_shows_the_same_product_in_other_shops(admin_client, qdrant, c
     assert {p.pk for p in one_shop.result_list} == {
         catalog[k].pk for k in ("black", "coat", "scarf")
     }
+
+
+def test_reconcile_finds_groups_out_of_step_and_repairs_them(qdrant, config, catalog):
+    """A check lost (its queue row deleted by hand) after a trainer was deleted: its links
+    and its copies' group still hold it. reconcile_vectors says so, --fix regroups."""
+    check_queued_duplicates(client=qdrant, config=config)
+    Product.objects.filter(pk=catalog["trainer_a"].pk).delete()
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    DuplicateCheck.objects.all().delete()
+    DuplicateGroup.objects.create(product_id=catalog["coat"].pk, group_id=catalog["coat"].pk)
+
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="differ in"):
+        call_command("reconcile_vectors", stdout=out)
+    assert "Duplicate groups: 2 products out of step with their links" in out.getvalue()
+    assert str(catalog["trainer_a"].pk) in out.getvalue()  # gone, still linked
+    assert str(catalog["coat"].pk) in out.getvalue()  # grouped, with no link
+
+    out = io.StringIO()
+    call_command("reconcile_vectors", "--fix", stdout=out)
+    assert groups() == {frozenset({catalog["trainer_b"].pk, catalog["trainer_c"].pk})}
+    out = io.StringIO()
+    call_command("reconcile_vectors", stdout=out)
+    assert "Duplicate groups" not in out.getvalue()

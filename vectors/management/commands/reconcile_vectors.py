@@ -42,6 +42,12 @@ class Command(BaseCommand):
         finally:
             progress.close()
         self.stdout.write(self._summary(report))
+        if report.misgrouped:
+            verb = "checked again" if report.fixed else "to check again (--fix)"
+            self.stdout.write(
+                f"Duplicate groups: {counted(report.misgrouped, 'product')} out of step "
+                f"with their links, {verb}."
+            )
         for kind, ids in report.samples.items():
             if ids:
                 self.stdout.write(f"  {kind}: {', '.join(ids)}{' ...' if len(ids) >= 10 else ''}")

@@ -36,6 +36,7 @@ from vectors.api_schemas import (
     ApiError,
     Filters,
     InvalidParameters,
+    RecommendQuery,
     SearchAnswer,
     SimilarAnswer,
     SimilarFilters,
@@ -136,6 +137,8 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
                 currency=filters.currency,
                 rates=rates,
                 collapse=filters.collapse == "group",
+                per_store=filters.per_store,
+                diversity=filters.diversity,
             )
         except Product.DoesNotExist:
             return _error(request, 404, "no such product")
@@ -198,27 +201,70 @@ def search_image(request, response: HttpResponse):
     return _query_search(request, response, field, search, upload.query)
 
 
+@api.post(
+    "/recommend",
+    response={200: SimilarAnswer, **RESPONSES},
+    exclude_none=True,
+    throttle=[PerClientLimit()],
+    url_name="recommend",
+    summary="More like these products (and unlike those)",
+)
+def recommend(request, query: RecommendQuery):
+    from vectors.metrics import SEARCH_SECONDS
+    from vectors.recommend import ExamplesNotFound, recommend_products
+
+    with SEARCH_SECONDS.time():
+        try:
+            rates = rates_for_range(query.price_min, query.price_max)
+            results = recommend_products(
+                query.positive,
+                query.negative,
+                search_filters(query, rates),
+                strategy=query.strategy,
+            )
+        except ExamplesNotFound as exc:
+            named = set(exc.unknown) | set(exc.unsynced)
+            fields = {
+                side: [{"message": str(exc), "code": "not_found"}]
+                for side, ids in (("positive", query.positive), ("negative", query.negative))
+                if named & set(ids)
+            }
+            return api.create_response(
+                request, {"error": "invalid parameters", "fields": fields}, status=400
+            )
+        except (VectorStoreError, OperationalError) as exc:
+            logger.warning("recommendations failed: %s", first_line(exc))
+            return _error(request, 503, "recommendations are unavailable right now")
+        return _answer(results, rates)
+
+
+def search_filters(query: Filters, rates):
+    """The selectors' filters from a request's (vectors/search.py)."""
+    from vectors.search import SearchFilters
+
+    return SearchFilters(
+        limit=query.limit,
+        store_id=query.store_id or None,
+        price_min=query.price_min,
+        price_max=query.price_max,
+        currency=query.currency,
+        rates=rates,
+        collapse=query.collapse == "group",
+        per_store=query.per_store,
+        diversity=query.diversity,
+    )
+
+
 def _query_search(request, response: HttpResponse, field: str, search, query: Filters):
     """Runs a query search (words, a photo) with the query's filters, mapping its expected
     failures: what is wrong with the query to a 400 naming `field`, an embedder that cannot
     take it to 409, a busy model to 503 with Retry-After, Qdrant or PostgreSQL down to 503."""
     from vectors.metrics import SEARCH_SECONDS
-    from vectors.search import SearchFilters
 
     with SEARCH_SECONDS.time():
         try:
             rates = rates_for_range(query.price_min, query.price_max)
-            found = search(
-                SearchFilters(
-                    limit=query.limit,
-                    store_id=query.store_id or None,
-                    price_min=query.price_min,
-                    price_max=query.price_max,
-                    currency=query.currency,
-                    rates=rates,
-                    collapse=query.collapse == "group",
-                )
-            )
+            found = search(search_filters(query, rates))
         except ValueError as exc:  # words with nothing to search for, a broken photo
             fields = {field: [{"message": str(exc), "code": "invalid"}]}
             return api.create_response(

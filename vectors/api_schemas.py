@@ -37,6 +37,15 @@ class Filters(Schema):
         description="`group` (default): the same product sold by several shops is one result, "
         "with all its `offers`; `none`: every shop's copy is a result of its own.",
     )
+    per_store: int | None = Field(
+        None, ge=1, le=100, description="At most this many results from one store."
+    )
+    diversity: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="0: the nearest products; up to 1: closeness traded for variety (MMR).",
+    )
 
     @model_validator(mode="after")
     def _range_in_order(self):
@@ -123,6 +132,21 @@ class SimilarAnswer(Schema):
 class SearchAnswer(SimilarAnswer):
     truncated: bool | None = Field(
         None, description="True when the query was longer than the model takes."
+    )
+
+
+class RecommendQuery(QueryFiltersSchema):
+    positive: list[UUID] = Field(
+        min_length=1, max_length=20, description="Products the shopper likes (1-20 ids)."
+    )
+    negative: list[UUID] = Field(
+        [], max_length=20, description="Products the shopper does not want (0-20 ids)."
+    )
+    strategy: Literal["average_vector", "best_score", "sum_scores"] = Field(
+        "average_vector",
+        description="Qdrant's recommendation strategy: `average_vector` (one search near the "
+        "liked products' average, away from the disliked ones'), `best_score` or `sum_scores` "
+        "(every candidate scored against each example).",
     )
 
 

@@ -191,6 +191,47 @@ def _field_condition(condition: models.FieldCondition) -> edge.FieldCondition:
     raise unsupported(f"the condition on {condition.key!r}")
 
 
+def _dense(vector: Any) -> list[float]:
+    if hasattr(vector, "tolist"):
+        vector = vector.tolist()
+    if not (isinstance(vector, list) and all(isinstance(x, int | float) for x in vector)):
+        raise unsupported("queries other than dense vectors")
+    return vector
+
+
+# Qdrant's recommendation strategies Edge offers (average_vector is a nearest query of the
+# examples' average: vectors/recommend.py computes it on every engine alike).
+RECOMMEND_STRATEGIES = {
+    models.RecommendStrategy.BEST_SCORE: edge.Query.RecommendBestScore,
+    models.RecommendStrategy.SUM_SCORES: edge.Query.RecommendSumScores,
+}
+
+
+def _edge_query(query: Any) -> Any:
+    """A nearest query (MMR-diversified where asked) or a recommendation, as Edge takes it."""
+    if isinstance(query, models.NearestQuery):
+        if query.mmr is not None:
+            diversity = 0.5 if query.mmr.diversity is None else query.mmr.diversity
+            return edge.Mmr(
+                _dense(query.nearest),
+                lambda_=1.0 - diversity,  # Edge weighs relevance; Qdrant's API, diversity
+                candidates_limit=query.mmr.candidates_limit or 100,
+            )
+        return edge.Query.Nearest(_dense(query.nearest))
+    if isinstance(query, models.RecommendQuery):
+        asked = query.recommend
+        strategy = RECOMMEND_STRATEGIES.get(asked.strategy)
+        if strategy is None:
+            raise unsupported(f"the recommendation strategy {asked.strategy}")
+        return strategy(
+            edge.RecommendQuery(
+                positives=[_dense(v) for v in asked.positive or []],
+                negatives=[_dense(v) for v in asked.negative or []],
+            )
+        )
+    return edge.Query.Nearest(_dense(query))
+
+
 def _search_params(params: models.SearchParams | None) -> edge.SearchParams | None:
     if params is None:
         return None
@@ -717,17 +758,11 @@ class EdgeStore:
         score_threshold: float | None = None,
         **ignored: Any,
     ) -> models.QueryResponse:
-        if isinstance(query, models.NearestQuery):
-            query = query.nearest
-        if hasattr(query, "tolist"):
-            query = query.tolist()
-        if not (isinstance(query, list) and all(isinstance(x, int | float) for x in query)):
-            raise unsupported("queries other than a dense vector")
         shard = self._shard(collection_name)
         request = edge.QueryRequest(
             limit=limit,
             offset=offset,
-            query=edge.Query.Nearest(query),
+            query=_edge_query(query),
             filter=edge_filter(query_filter),
             params=_search_params(search_params),
             with_payload=with_payload,

@@ -65,6 +65,10 @@ class SearchFilters:
     rates: RateTable | None = None
     # Each group of duplicates (the same product in several shops) once, with its offers.
     collapse: bool = True
+    # At most this many results from one store (None: no cap).
+    per_store: int | None = None
+    # 0: the nearest; up to 1: traded for variety with MMR (Qdrant's, on every engine).
+    diversity: float = 0.0
 
     @property
     def price_filtered(self) -> bool:
@@ -73,7 +77,7 @@ class SearchFilters:
 
 def similar_filter(
     *,
-    exclude: str | None,
+    exclude: str | list[str] | None,
     store_id: str | None = None,
     price_min: Decimal | None = None,
     price_max: Decimal | None = None,
@@ -96,7 +100,8 @@ def similar_filter(
             ranges = [(currency, price_min, price_max)]
         clauses = [_price_range(*each) for each in ranges]
         must.append(clauses[0] if len(clauses) == 1 else models.Filter(should=clauses))
-    must_not = [models.HasIdCondition(has_id=[exclude])] if exclude else None
+    excluded = [exclude] if isinstance(exclude, str) else exclude
+    must_not = [models.HasIdCondition(has_id=list(excluded))] if excluded else None
     return models.Filter(must=must or None, must_not=must_not)
 
 
@@ -159,6 +164,8 @@ def similar_products(
     currency: str | None = None,
     rates: RateTable | None = None,
     collapse: bool = True,
+    per_store: int | None = None,
+    diversity: float = 0.0,
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
@@ -181,7 +188,9 @@ def similar_products(
         if not Product.objects.filter(pk=point_id).exists():
             raise Product.DoesNotExist(f"No product {point_id}.")
         raise ProductNotIndexed(f"Product {point_id} has no vector yet; run sync_vectors.")
-    filters = SearchFilters(limit, store_id, price_min, price_max, currency, rates, collapse)
+    filters = SearchFilters(
+        limit, store_id, price_min, price_max, currency, rates, collapse, per_store, diversity
+    )
     if filters.price_filtered and not currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
         filters = replace(filters, currency=currency)
@@ -195,20 +204,24 @@ def similar_products(
 
 
 def nearest_products(
-    vector,
+    query,
     filters: SearchFilters = SearchFilters(),
     *,
+    exclude: list[str] | None = None,
+    also: list[UUID] = (),
     client: GuardedClient | None = None,
     config: QdrantConfig | None = None,
 ) -> list[SimilarProduct]:
-    """The products whose vectors are nearest to a query's (words or a photo, embedded in
-    the collection's space), best first, with the same filters as similar_products; a
-    price range needs its `currency` (there is no product to take it from)."""
+    """The products nearest to a query (a vector: words or a photo embedded in the
+    collection's space; or a Qdrant recommendation query), best first, with the same filters
+    as similar_products; a price range needs its `currency` (there is no product to take it
+    from). `exclude`: product ids left out; `also`: products whose copies in other shops are
+    left out too when collapsing."""
     results, _ = _nearest(
-        vector,
+        query,
         filters,
-        exclude=None,
-        also=[],
+        exclude=exclude,
+        also=list(also),
         client=client or get_qdrant_client(),
         config=config or qdrant_config(),
     )
@@ -219,6 +232,8 @@ def nearest_products(
 # result), and pages at most: a group larger than this is rare and shown short.
 COLLAPSE_FETCH_FACTOR = 3
 MAX_PAGES = 4
+# Candidates MMR chooses a diverse answer among (at least).
+MMR_CANDIDATES = 100
 
 
 def _nearest(
@@ -242,18 +257,28 @@ def _nearest(
         query_filter = None
     # A few spare: a point may outlive its product until the next sync.
     page = limit + min(limit, 10)
-    if filters.collapse:
+    capped = filters.collapse or filters.per_store is not None
+    if capped:
         page = limit * COLLAPSE_FETCH_FACTOR + 10
+    query = vector
+    if filters.diversity > 0 and isinstance(vector, list):
+        query = models.NearestQuery(
+            nearest=vector,
+            mmr=models.Mmr(
+                diversity=filters.diversity, candidates_limit=max(MMR_CANDIDATES, 2 * page)
+            ),
+        )
+    per_store: dict[str, int] = {}
     # Prices are converted into `currency` where the filter converted them.
     converting = filters.price_filtered and rates is not None and rates.covers(currency)
     results: list[SimilarProduct] = []
     groups_of: dict[UUID, UUID] = {}
     shown_groups: set[UUID] = set()
     found_ids: set[UUID] = set()
-    for number in range(MAX_PAGES if filters.collapse else 1):
+    for number in range(MAX_PAGES if capped else 1):
         hits = client.query_points(
             collection_name=config.collection,
-            query=vector,
+            query=query,
             query_filter=query_filter,
             search_params=search_params(price_filtered=filters.price_filtered),
             limit=page,
@@ -270,12 +295,16 @@ def _nearest(
             if hit_id not in rows:
                 continue
             row, group = rows[hit_id]
+            store = row[SHOWN_FIELDS.index("store_id")]
+            if filters.per_store is not None and per_store.get(store, 0) >= filters.per_store:
+                continue
             if filters.collapse:
                 if (group or hit_id) in shown_groups:
                     continue
                 shown_groups.add(group or hit_id)
                 if group is not None:
                     groups_of[hit_id] = group
+            per_store[store] = per_store.get(store, 0) + 1
             found_product = SimilarProduct(*row, score=hit.score)
             if converting and found_product.currency != currency:
                 found_product = _converted(found_product, rates, currency)

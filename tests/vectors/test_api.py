@@ -43,8 +43,17 @@ def test_the_openapi_document_describes_the_endpoints(client):
         "price_max",
         "currency",
         "collapse",
+        "per_store",
+        "diversity",
     }
     assert {"200", "400", "404", "409", "429", "503"} <= set(operation["responses"])
+    recommend = document["paths"]["/api/recommend"]["post"]
+    body = recommend["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in body:
+        body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert {"200", "400", "429", "503"} <= set(recommend["responses"])
+    assert {"positive", "negative", "strategy", "per_store", "collapse"} <= set(body["properties"])
+    assert body["required"] == ["positive"]
 
 
 @pytest.mark.parametrize(

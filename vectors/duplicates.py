@@ -42,6 +42,9 @@ MAX_LINKS = 32
 MAX_GROUP = 200
 # Products checked in one transaction.
 CHECK_BATCH = 256
+# sync_vectors checks at most this many queued products after its writes; more (a first
+# import) it leaves to group_duplicates, and says so.
+CHECKS_INLINE_MAX = 50_000
 # The neighbour query's graph walk: near-identical vectors are found with a narrow one.
 DUPLICATE_EF = 64
 # Label passes of a whole rebuild: a group's longest chain of links (a duplicate's

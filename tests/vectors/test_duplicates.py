@@ -221,3 +221,28 @@ def test_reconcile_finds_groups_out_of_step_and_repairs_them(qdrant, config, cat
     out = io.StringIO()
     call_command("reconcile_vectors", stdout=out)
     assert "Duplicate groups" not in out.getvalue()
+
+
+def test_sync_vectors_checks_what_it_wrote_or_leaves_a_whole_catalog_to_a_rebuild(
+    qdrant, config, make_product, monkeypatch
+):
+    from vectors.management.commands import sync_vectors
+
+    collection_ensure(client=qdrant, config=config)
+    for shop in ("shop-a", "shop-b"):
+        make_product(store_id=shop, **TRAINER)
+    out = io.StringIO()
+    call_command("sync_vectors", stdout=out)
+    assert "Checked 2 products for duplicates: 1 link, 2 regrouped." in out.getvalue()
+    assert len(groups()) == 1
+
+    monkeypatch.setattr(sync_vectors, "CHECKS_INLINE_MAX", 2)
+    for shop in ("shop-c", "shop-d", "shop-e"):
+        make_product(store_id=shop, **TRAINER)
+    out = io.StringIO()
+    call_command("sync_vectors", stdout=out)
+    assert (
+        "3 products to check for duplicates: run manage.py group_duplicates --rebuild "
+        "(or group_duplicates) when convenient." in out.getvalue()
+    )
+    assert DuplicateCheck.objects.count() == 3

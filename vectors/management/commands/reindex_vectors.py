@@ -4,6 +4,7 @@ from config.progress import Progress
 from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
+from vectors.duplicates import duplicate_threshold
 from vectors.embedders import get_embedder
 from vectors.exceptions import AliasAlreadySwapped, VectorStoreError
 from vectors.reindex import reindex
@@ -55,3 +56,8 @@ class Command(BaseCommand):
         )
         if report.removed_legacy_store:
             self.stdout.write("Removed the vectors left by qdrant-client's local mode.")
+        if report.filled.embedded and duplicate_threshold() is not None:
+            self.stdout.write(
+                "Duplicate groups were found with the old vectors: run "
+                "manage.py group_duplicates --rebuild."
+            )

@@ -10,7 +10,7 @@ from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
 from vectors.conf import qdrant_config
-from vectors.duplicates import check_queued_duplicates, pending_checks
+from vectors.duplicates import CHECKS_INLINE_MAX, check_queued_duplicates, pending_checks
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
     CollectionNotFound,
@@ -151,6 +151,15 @@ class Command(BaseCommand):
         """The changed products' duplicates, after the index is built (the neighbour queries
         walk it)."""
         waiting = pending_checks() if max_batches is None else 0
+        if waiting > CHECKS_INLINE_MAX:
+            # A whole catalog's worth (a first import): one neighbour query each would hold
+            # this command for long; the rebuild does the same in bounded memory, when asked.
+            if verbose:
+                self.stdout.write(
+                    f"{counted(waiting, 'product')} to check for duplicates: run "
+                    "manage.py group_duplicates --rebuild (or group_duplicates) when convenient."
+                )
+            return
         progress = Progress(self.stderr, label="duplicates", enabled=verbose and waiting > 0)
         report = self._with_retries(
             lambda: check_queued_duplicates(

@@ -48,7 +48,18 @@ WORK_DIR = PROJECT_DIR / "var" / "bench-million"
 # sync_vectors' and optimize_vectors' lines saying how long an index build took.
 INDEX_BUILT = re.compile(r"(?i)built the (?:vector )?index.*? in ([\d.]+)s")
 ECB_RATES = PROJECT_DIR / "tests/catalog/ingest/fixtures/ecb_eurofxref_daily_2024-06-28.xml"
-GOALS = {"sync_ratio": 0.7, "p95_ms": 10.0, "recall": 0.95, "rss_gb": 8.0, "anon_gb": 2.0}
+GOALS = {
+    "sync_ratio": 0.7,
+    "p95_ms": 10.0,
+    "recall": 0.95,
+    "rss_gb": 8.0,
+    "anon_gb": 2.0,
+    # Issue 25: collapsed and capped searches against plain ones in the same run; grouping
+    # the whole catalog from scratch against the sync that delivered it.
+    "collapse_ratio": 1.5,
+    "distinct_recall": 0.95,
+    "group_ratio": 1.5,
+}
 
 
 @dataclass
@@ -250,7 +261,7 @@ def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
         for k, pk in enumerate(picked):
             product = products[pk]
             began = time.perf_counter()
-            found = similar_products(product.pk, limit=10, **arguments(product))
+            found = similar_products(product.pk, limit=10, collapse=False, **arguments(product))
             timings.append((time.perf_counter() - began) * 1000)
             if k < recall_sample:
                 vector = client.retrieve(
@@ -283,6 +294,85 @@ def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
         )
     reset_qdrant_clients()  # let the next command take the store
     return results
+
+
+def collapsed_queries(count: int, recall_sample: int) -> dict[str, float]:
+    """Similar products with duplicates collapsed and at most 2 a store, against the plain
+    search in the same run; recall@10 of distinct products against an exact search whose
+    hits are collapsed the same way (ties at the tenth group's score count as right)."""
+    from catalog.models import Product
+    from vectors.client import get_qdrant_client, models, reset_qdrant_clients
+    from vectors.conf import qdrant_config
+    from vectors.models import DuplicateGroup
+    from vectors.search import similar_filter, similar_products
+
+    client, config = get_qdrant_client(), qdrant_config()
+    picked = list(Product.objects.order_by("?").values_list("pk", flat=True)[:count])
+    plain, capped, recalls = [], [], []
+    for k, pk in enumerate(picked):
+        began = time.perf_counter()
+        similar_products(pk, limit=10, collapse=False)
+        plain.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        found = similar_products(pk, limit=10, per_store=2)
+        capped.append((time.perf_counter() - began) * 1000)
+        if k < recall_sample:
+            vector = client.retrieve(
+                collection_name=config.collection, ids=[str(pk)], with_vectors=True
+            )[0].vector
+            exact = client.query_points(
+                collection_name=config.collection,
+                query=vector,
+                query_filter=similar_filter(exclude=str(pk)),
+                search_params=models.SearchParams(exact=True),
+                limit=200,
+                with_payload=False,
+            ).points
+            ids = [str(hit.id) for hit in exact]
+            groups = dict(
+                DuplicateGroup.objects.filter(product_id__in=ids).values_list(
+                    "product_id", "group_id"
+                )
+            )
+            own = groups.get(pk)
+            stores = dict(Product.objects.filter(pk__in=ids).values_list("pk", "store_id"))
+            seen, per_store, scores = {own} if own else set(), {}, []
+            for hit in exact:
+                hit_id = type(pk)(str(hit.id))
+                group, store = groups.get(hit_id, hit_id), stores.get(hit_id)
+                if group in seen or per_store.get(store, 0) >= 2:
+                    continue
+                seen.add(group)
+                per_store[store] = per_store.get(store, 0) + 1
+                scores.append(hit.score)
+                if len(scores) == 10:
+                    break
+            if scores:
+                bar = scores[-1] - 1e-5
+                right = sum(1 for item in found if item.score >= bar)
+                recalls.append(min(right, len(scores)) / len(scores))
+    reset_qdrant_clients()
+    plain.sort()
+    capped.sort()
+    figures = {
+        "plain_p95": plain[int(len(plain) * 0.95) - 1],
+        "capped_p95": capped[int(len(capped) * 0.95) - 1],
+        "recall": statistics.fmean(recalls) if recalls else 1.0,
+    }
+    print(
+        f"similar products, plain vs collapsed and 2 a store: p95 {figures['plain_p95']:.2f} vs "
+        f"{figures['capped_p95']:.2f} ms, recall@10 of distinct products {figures['recall']:.3f}",
+        flush=True,
+    )
+    return figures
+
+
+def collapse_goals(figures: dict[str, float]) -> str:
+    ratio = figures["capped_p95"] / figures["plain_p95"]
+    return (
+        f"collapsed p95 {ratio:.2f}x plain (<= {GOALS['collapse_ratio']}), distinct recall@10 "
+        f"{figures['recall']:.3f} (>= {GOALS['distinct_recall']})"
+    )
 
 
 def query_goals(figures: dict[str, dict[str, float]]) -> str:
@@ -383,8 +473,12 @@ def main() -> None:
     steps.append(sync)
     steps.append(manage("optimize_vectors (anything left)", "optimize_vectors", rows=args.n))
     steps.append(manage("reconcile_vectors", "reconcile_vectors", rows=args.n))
+    # Duplicate groups of the whole catalog from scratch (issue 25), against the sync.
+    grouping = manage("group_duplicates --rebuild", "group_duplicates", "--rebuild", rows=args.n)
+    steps.append(grouping)
 
     figures = queries(args.queries, args.recall_sample)
+    collapsed = collapsed_queries(args.queries, args.recall_sample)
 
     began = time.perf_counter()
     with connection.cursor() as cursor:
@@ -407,7 +501,10 @@ def main() -> None:
     if not args.keep:
         shutil.rmtree(WORK_DIR, ignore_errors=True)
         with connection.cursor() as cursor:
-            cursor.execute("TRUNCATE catalog_product, catalog_productchange, catalog_store")
+            cursor.execute(
+                "TRUNCATE catalog_product, catalog_productchange, catalog_store, "
+                "vectors_duplicatelink, vectors_duplicategroup, vectors_duplicatecheck"
+            )
     commands = [s for s in steps if s.peak_rss_mb]
     max_rss = max(s.peak_rss_mb for s in commands) / 1024
     max_anon = max(s.peak_anon_mb for s in commands) / 1024
@@ -418,7 +515,9 @@ def main() -> None:
     print(f"whole run (bare baseline excluded): {total / 60:.1f} min")
     print(
         f"N={args.n:,}: sync delivery {ratio:.2f}x bare upsert (goal >= {GOALS['sync_ratio']}), "
-        f"{query_goals(figures)}, "
+        f"{query_goals(figures)}, {collapse_goals(collapsed)}, grouping from scratch "
+        f"{grouping.seconds / sync.seconds:.2f}x the sync (goal <= {GOALS['group_ratio']}, "
+        f"peak RSS {grouping.peak_rss_mb / 1024:.2f} GB), "
         f"peak RSS {max_rss:.2f} GB (<= {GOALS['rss_gb']:.0f}), "
         f"RssAnon {max_anon:.2f} GB (<= {GOALS['anon_gb']:.0f}), "
         f"total {total / 60:.1f} min (< 90)"

@@ -10,8 +10,10 @@ process as a user runs it:
   generate feeds (N products over --stores shops of falling size)
   -> import_products (one per shop) -> ensure_qdrant_collection -> sync_vectors (which
   builds the HNSW index every 200k points and at the end) -> optimize_vectors -> reconcile_vectors
-  -> similar products, --queries each: unfiltered, by store, by price range (+-15 %), the same
-  converted across currencies (the ECB's rates of one day), by store and price
+  -> group_duplicates --rebuild (the whole catalog's duplicate groups, issue 25)
+  -> similar products, --queries each (duplicates not collapsed): unfiltered, by store, by
+  price range (+-15 %), the same converted across currencies (the ECB's rates of one day), by
+  store and price; then plain against collapsed with at most 2 a store, in turn
   -> UPDATE every price (one statement) -> sync_vectors again
 
 Printed: each step's wall time and rows/s, each command's peak RSS (wait4) and peak

@@ -390,7 +390,7 @@ def measure_queries_again(args: argparse.Namespace) -> None:
     """The query step alone, on a kept run's store (after a change to how we search)."""
     if not (WORK_DIR / "qdrant").is_dir():
         raise SystemExit(f"No kept store at {WORK_DIR / 'qdrant'}: run with --keep first.")
-    setup_django(BENCH_DB, production=True)
+    setup_django(args.database, production=True)
     from catalog.models import Product
 
     count = Product.objects.count()
@@ -408,6 +408,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--keep", action="store_true", help="Keep the store and database.")
     parser.add_argument(
+        "--database",
+        default=BENCH_DB,
+        help=f"The scratch database ({BENCH_DB}; bench/search.py reads a kept one there).",
+    )
+    parser.add_argument(
         "--queries-only",
         action="store_true",
         help="Only the similar-products queries, on the store and database a --keep run left.",
@@ -424,7 +429,7 @@ def main() -> None:
         return
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir(parents=True)
-    setup_django(BENCH_DB, production=True)
+    setup_django(args.database, production=True)
     from django.db import connection
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -262,7 +262,16 @@ class GuardedClient:
             options.pop("search_params", None)
         return self._call("query_points", collection_name, **options)
 
+    def query_batch_points(
+        self, collection_name: str, requests: list[models.QueryRequest], **options: Any
+    ) -> list[models.QueryResponse]:
+        """Several searches in one call (one round trip to a server; Edge runs them at once)."""
+        if self.engine == "memory":
+            requests = [request.model_copy(update={"params": None}) for request in requests]
+        return self._call("query_batch_points", collection_name, requests, **options)
+
     # Embedded Qdrant Edge only.
+
     def optimize(self, collection_name: str) -> bool:
         """Build the HNSW index and merge segments, blocking (minutes at a million points,
         holding the GIL): for commands only, never inside a request. A server, and local

@@ -176,22 +176,34 @@ def _neighbours(
         with_vectors=True,
     )
     found: dict[UUID, list[tuple[UUID, float]]] = {pid: [] for pid in ids}
-    for point in points:
-        found[UUID(str(point.id))] = _near(client, config, point, threshold)
+    found.update(_near(client, config, points, threshold))
     return found
 
 
-def _near(client, config, point, threshold: float) -> list[tuple[UUID, float]]:
-    hits = client.query_points(
+def _near(client, config, points, threshold: float) -> dict[UUID, list[tuple[UUID, float]]]:
+    """The near-identical neighbours of these points (each with its vector), in one batch of
+    queries."""
+    if not points:
+        return {}
+    answers = client.query_batch_points(
         collection_name=config.collection,
-        query=point.vector,
-        query_filter=models.Filter(must_not=[models.HasIdCondition(has_id=[point.id])]),
-        search_params=models.SearchParams(hnsw_ef=DUPLICATE_EF),
-        score_threshold=threshold,
-        limit=MAX_LINKS,
-        with_payload=False,
-    ).points
-    return [(UUID(str(hit.id)), hit.score) for hit in hits]
+        requests=[
+            # Built without validation: 768 floats a query would cost more than the search.
+            models.QueryRequest.model_construct(
+                query=point.vector,
+                filter=models.Filter(must_not=[models.HasIdCondition(has_id=[point.id])]),
+                params=models.SearchParams(hnsw_ef=DUPLICATE_EF),
+                score_threshold=threshold,
+                limit=MAX_LINKS,
+                with_payload=False,
+            )
+            for point in points
+        ],
+    )
+    return {
+        UUID(str(point.id)): [(UUID(str(hit.id)), hit.score) for hit in answer.points]
+        for point, answer in zip(points, answers, strict=True)
+    }
 
 
 def _links_of(ids: list[UUID]) -> list[tuple[UUID, UUID]]:
@@ -352,9 +364,7 @@ def rebuild_duplicates(
                 with_payload=False,
                 with_vectors=True,
             )
-            found = {
-                UUID(str(point.id)): _near(client, config, point, threshold) for point in points
-            }
+            found = _near(client, config, points, threshold)
             report.links += _write_links(found, links="new_links")
             report.checked += len(points)
             if progress is not None:

@@ -228,9 +228,10 @@ def nearest_products(
     return results
 
 
-# Hits asked of Qdrant per page when duplicates are collapsed (they take several hits for one
-# result), and pages at most: a group larger than this is rare and shown short.
-COLLAPSE_FETCH_FACTOR = 3
+# Pages of hits asked of Qdrant at most when duplicates are collapsed or stores capped: the
+# first as large as a plain search's (most answers need no more), each next one twice the
+# last (20, 40, 80, 160 hits for 10 results). More copies of one product than that is rare,
+# and shown short.
 MAX_PAGES = 4
 # Candidates MMR chooses a diverse answer among (at least).
 MMR_CANDIDATES = 100
@@ -258,8 +259,6 @@ def _nearest(
     # A few spare: a point may outlive its product until the next sync.
     page = limit + min(limit, 10)
     capped = filters.collapse or filters.per_store is not None
-    if capped:
-        page = limit * COLLAPSE_FETCH_FACTOR + 10
     query = vector
     if filters.diversity > 0 and isinstance(vector, list):
         query = models.NearestQuery(
@@ -275,14 +274,17 @@ def _nearest(
     groups_of: dict[UUID, UUID] = {}
     shown_groups: set[UUID] = set()
     found_ids: set[UUID] = set()
+    offset = 0
     for number in range(MAX_PAGES if capped else 1):
+        if number:  # duplicates or one store took the slots: ask further, twice as far
+            offset, page = offset + page, 2 * page
         hits = client.query_points(
             collection_name=config.collection,
             query=query,
             query_filter=query_filter,
             search_params=search_params(price_filtered=filters.price_filtered),
             limit=page,
-            offset=number * page or None,
+            offset=offset or None,
             with_payload=False,
         ).points
         wanted = [*(also if number == 0 else ()), *(UUID(str(hit.id)) for hit in hits)]

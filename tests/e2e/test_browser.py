@@ -234,6 +234,10 @@ def test_staff_search_by_a_photo_through_the_model(live_server, page, settings, 
         )
         page.click("#product-search input[type=submit]")
         page.wait_for_selector("#search-results")
-        assert set(card_titles(page)[:2]) == {"Blue dress", "Blue coat"}
+        # The blue dress and coat share one photo: one product in two listings to the
+        # grouping (sync_vectors grouped them), shown once, first.
+        titles = card_titles(page)
+        assert titles[0] in {"Blue dress", "Blue coat"}
+        assert len({"Blue dress", "Blue coat"} & set(titles)) == 1
     finally:
         reset_embedder()

@@ -53,7 +53,11 @@ def test_an_old_local_mode_store_is_explained_and_rebuilt(settings, tmp_path, ol
     assert "'products' now points at 'products_v1' (was nothing, kept): 3 products embedded" in (
         rebuilt.stdout
     )
-    assert rebuilt.stdout.endswith("Removed the vectors left by qdrant-client's local mode.\n")
+    assert rebuilt.stdout.splitlines()[-2:] == [
+        "Removed the vectors left by qdrant-client's local mode.",
+        "Duplicate groups were found with the old vectors: run manage.py group_duplicates "
+        "--rebuild.",
+    ]
     assert not (old_store / "meta.json").exists() and not (old_store / "collection").exists()
 
     checked = run_manage("ensure_qdrant_collection", "--check", env=env)

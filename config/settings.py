@@ -183,7 +183,7 @@ VECTORS_QUERY_CONCURRENCY = env.int("VECTORS_QUERY_CONCURRENCY", default=2)
 VECTORS_QUERY_WAIT = env.float("VECTORS_QUERY_WAIT", default=1.0)
 # How many candidates a search's graph walk keeps (Qdrant's hnsw_ef): more finds more of the
 # true nearest (recall) and takes longer.
-VECTORS_SEARCH_EF = env.int("VECTORS_SEARCH_EF", default=150)
+VECTORS_SEARCH_EF = env.int("VECTORS_SEARCH_EF", default=200)
 # Products whose vectors are at least this close (cosine) are the same product sold by
 # several shops, shown once with all their offers (vectors/duplicates.py). Empty: the
 # embedder's calibrated default (README, "Duplicates"); 0 or below turns grouping off.

@@ -396,7 +396,8 @@ def measure_queries_again(args: argparse.Namespace) -> None:
     count = Product.objects.count()
     print(f"{count:,} products kept, embedded Qdrant Edge: the similar-products queries again")
     figures = queries(args.queries, args.recall_sample)
-    print(f"N={count:,}: {query_goals(figures)}")
+    collapsed = collapsed_queries(args.queries, args.recall_sample)
+    print(f"N={count:,}: {query_goals(figures)}, {collapse_goals(collapsed)}")
 
 
 def main() -> None:

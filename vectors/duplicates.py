@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -37,9 +38,11 @@ DEFAULT_THRESHOLDS = {"hashing": 0.85, "fashion-siglip": 0.95}
 # Neighbours one product's query may link it to: a product sold by more shops than this
 # still forms one group, through its duplicates' own links.
 MAX_LINKS = 32
-# Products one group may hold: a threshold too low for a catalog would chain everything
-# into one group; the chain is cut here (the report says when a group reached it).
-MAX_GROUP = 200
+# Products one group may hold. A threshold too low for a catalog chains everything into one
+# group, which would collapse every search into a result or two: a chain that reaches this
+# size is left ungrouped instead, and the report says how many were (bench/million.py's
+# word-soup stand-in catalog, at 0.85, chained 200,000 products into 6 groups).
+MAX_GROUP = 500
 # Products checked in one transaction.
 CHECK_BATCH = 256
 # sync_vectors checks at most this many queued products after its writes; more (a first
@@ -49,7 +52,7 @@ CHECKS_INLINE_MAX = 50_000
 DUPLICATE_EF = 64
 # Label passes of a whole rebuild: a group's longest chain of links (a duplicate's
 # duplicate's ...); more than this and the rest are labelled by the queue's checks.
-MAX_LABELLINGES = 64
+MAX_LABEL_PASSES = 64
 
 
 def duplicate_threshold() -> float | None:
@@ -79,7 +82,7 @@ class GroupingReport:
     checked: int = 0
     links: int = 0  # written by these checks
     regrouped: int = 0  # products whose group was worked out again
-    capped: int = 0  # groups cut at MAX_GROUP
+    capped: int = 0  # chains that reached MAX_GROUP products, left ungrouped
 
     def add(self, other: GroupingReport) -> None:
         self.checked += other.checked
@@ -88,7 +91,12 @@ class GroupingReport:
         self.capped += other.capped
 
     def summary(self) -> str:
-        capped = f", {self.capped:,} cut at {MAX_GROUP} products" if self.capped else ""
+        capped = (
+            f"; {counted(self.capped, 'chain')} of {MAX_GROUP:,} or more products left "
+            "ungrouped (VECTORS_DUPLICATE_THRESHOLD is too low for this catalog)"
+            if self.capped
+            else ""
+        )
         return (
             f"Checked {counted(self.checked, 'product')} for duplicates: "
             f"{counted(self.links, 'link')}, {self.regrouped:,} regrouped{capped}."
@@ -181,10 +189,17 @@ def _neighbours(
 
 
 def _near(client, config, points, threshold: float) -> dict[UUID, list[tuple[UUID, float]]]:
-    """The near-identical neighbours of these points (each with its vector), in one batch of
-    queries."""
+    """The near-identical neighbours of these points (each with its vector)."""
+    return {
+        UUID(str(point.id)): [(UUID(str(hit.id)), hit.score) for hit in answer.points]
+        for point, answer in _near_answers(client, config, points, threshold)
+    }
+
+
+def _near_answers(client, config, points, threshold: float) -> list[tuple[Any, Any]]:
+    """Each point with its neighbour query's answer, the queries in one batch."""
     if not points:
-        return {}
+        return []
     answers = client.query_batch_points(
         collection_name=config.collection,
         requests=[
@@ -200,10 +215,7 @@ def _near(client, config, points, threshold: float) -> dict[UUID, list[tuple[UUI
             for point in points
         ],
     )
-    return {
-        UUID(str(point.id)): [(UUID(str(hit.id)), hit.score) for hit in answer.points]
-        for point, answer in zip(points, answers, strict=True)
-    }
+    return list(zip(points, answers, strict=True))
 
 
 def _links_of(ids: list[UUID]) -> list[tuple[UUID, UUID]]:
@@ -273,8 +285,8 @@ def _regroup(touched: set[UUID]) -> GroupingReport:
 
 
 def _components(adjacency: dict[UUID, set[UUID]]) -> tuple[dict[UUID, UUID], int]:
-    """Each product in a group of two or more, with its group's id; and how many groups
-    were cut at MAX_GROUP."""
+    """Each product in a group of two or more, with its group's id; and how many chains
+    reached MAX_GROUP (left ungrouped)."""
     groups: dict[UUID, UUID] = {}
     seen: set[UUID] = set()
     capped = 0
@@ -287,10 +299,10 @@ def _components(adjacency: dict[UUID, set[UUID]]) -> tuple[dict[UUID, UUID], int
                 if other not in component and len(component) < MAX_GROUP:
                     component.add(other)
                     stack.append(other)
+        seen |= component
         if len(component) >= MAX_GROUP:
             capped += 1
-        seen |= component
-        if len(component) > 1:
+        elif len(component) > 1:
             name = min(component)
             groups.update(dict.fromkeys(component, name))
     return groups, capped
@@ -301,10 +313,16 @@ def _components(adjacency: dict[UUID, set[UUID]]) -> tuple[dict[UUID, UUID], int
 # Built in tables of this session's own, page by page (no long transaction), then put in
 # place in one short one, so that searches keep the old groups meanwhile and never wait.
 STAGE = (
-    "DROP TABLE IF EXISTS new_links, new_groups",
+    "DROP TABLE IF EXISTS new_pairs, new_links, new_groups",
+    # Each link as either end's query found it (twice, mostly), copied in as found.
+    "CREATE TEMPORARY TABLE new_pairs (product_id uuid, other_id uuid, score float8)",
     "CREATE TEMPORARY TABLE new_links (LIKE vectors_duplicatelink INCLUDING ALL)",
     "CREATE TEMPORARY TABLE new_groups (LIKE vectors_duplicategroup INCLUDING ALL)",
 )
+LINK_PAIRS = """
+INSERT INTO new_links (product_id, other_id, score)
+SELECT product_id, other_id, max(score) FROM new_pairs GROUP BY product_id, other_id
+"""
 SEED_LABELS = """
 INSERT INTO new_groups (product_id, group_id)
 SELECT node, node FROM (
@@ -326,6 +344,15 @@ FROM (
     GROUP BY e.node
 ) AS m
 WHERE g.product_id = m.node AND m.label < g.group_id
+"""
+# Chains of MAX_GROUP or more products are left ungrouped, as the checks leave them.
+UNGROUP_OVERSIZED = """
+WITH oversized AS (
+    DELETE FROM new_groups WHERE group_id IN (
+        SELECT group_id FROM new_groups GROUP BY group_id HAVING count(*) >= %s
+    ) RETURNING group_id
+)
+SELECT DISTINCT group_id FROM oversized
 """
 PUT_IN_PLACE = (
     "DELETE FROM vectors_duplicatelink",
@@ -364,17 +391,18 @@ def rebuild_duplicates(
                 with_payload=False,
                 with_vectors=True,
             )
-            found = _near(client, config, points, threshold)
-            report.links += _write_links(found, links="new_links")
+            _copy_pairs(_near_answers(client, config, points, threshold))
             report.checked += len(points)
             if progress is not None:
                 progress(len(points))
             if offset is None:
                 break
         with connection.cursor() as cursor:
+            cursor.execute(LINK_PAIRS)
+            report.links = cursor.rowcount
             cursor.execute(SEED_LABELS)
             report.regrouped = cursor.rowcount
-            for _ in range(MAX_LABELLINGES):
+            for _ in range(MAX_LABEL_PASSES):
                 cursor.execute(LABELLING)
                 if not cursor.rowcount:
                     break
@@ -382,8 +410,10 @@ def rebuild_duplicates(
                 logger.warning(
                     "Duplicate groups: links chain further than %s passes; the rest are "
                     "labelled as their products are checked again.",
-                    MAX_LABELLINGES,
+                    MAX_LABEL_PASSES,
                 )
+            cursor.execute(UNGROUP_OVERSIZED, [MAX_GROUP])
+            report.capped = cursor.rowcount
         with transaction.atomic(), connection.cursor() as cursor:
             for statement in PUT_IN_PLACE:
                 cursor.execute(statement)
@@ -393,8 +423,28 @@ def rebuild_duplicates(
         # Temporary tables go with the session anyway; a failed statement above must not be
         # hidden behind this one's failure in an aborted transaction.
         with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-            cursor.execute("DROP TABLE IF EXISTS new_links, new_groups")
+            cursor.execute("DROP TABLE IF EXISTS new_pairs, new_links, new_groups")
     return report
+
+
+def _copy_pairs(answers) -> None:
+    """Each found pair (smaller id first, as links hold them) into new_pairs, by COPY: a page
+    of a catalog full of duplicates finds thousands. Ids stay text: canonical UUID text
+    orders as the UUIDs do."""
+    lines = []
+    for point, answer in answers:
+        product = str(point.id)
+        for hit in answer.points:
+            other = str(hit.id)
+            if other != product:
+                first, second = (product, other) if product < other else (other, product)
+                lines.append(f"{first}\t{second}\t{hit.score!r}\n")
+    if lines:
+        with (
+            connection.cursor() as cursor,
+            cursor.copy("COPY new_pairs (product_id, other_id, score) FROM STDIN") as copy,
+        ):
+            copy.write("".join(lines))
 
 
 # --- Repairs (reconcile_vectors) -------------------------------------------------------------

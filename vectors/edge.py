@@ -795,10 +795,12 @@ class EdgeStore:
                 if len(batch) == 1
                 else shard.query_batch(edge.QueryBatchRequest(batch))
             )
+        # Built without validation: Edge's answers are well-formed, and a batch of a
+        # duplicates rebuild holds thousands of hits.
         return [
-            rest.QueryResponse(
+            rest.QueryResponse.model_construct(
                 points=[
-                    models.ScoredPoint(
+                    models.ScoredPoint.model_construct(
                         id=_out_id(hit.id),
                         version=hit.version,
                         score=hit.score,

@@ -246,3 +246,19 @@ def test_sync_vectors_checks_what_it_wrote_or_leaves_a_whole_catalog_to_a_rebuil
         "(or group_duplicates) when convenient." in out.getvalue()
     )
     assert DuplicateCheck.objects.count() == 3
+
+
+def test_a_chain_too_long_for_one_product_is_left_ungrouped(qdrant, config, catalog, monkeypatch):
+    """Three copies reach MAX_GROUP here: a threshold too low for a catalog would chain it
+    all into one group and collapse every search, so such a chain stays ungrouped, by the
+    checks and by a rebuild alike, and the report says so."""
+    from vectors import duplicates
+
+    monkeypatch.setattr(duplicates, "MAX_GROUP", 3)
+    report = check_queued_duplicates(client=qdrant, config=config)
+    assert report.capped == 1 and not groups()
+    assert "1 chain of 3 or more products left ungrouped" in report.summary()
+    rebuilt = rebuild_duplicates(client=qdrant, config=config)
+    assert rebuilt.capped == 1 and not groups()
+    results = similar_products(catalog["black"].pk, limit=3)
+    assert [r.title for r in results].count(TRAINER["title"]) == 3

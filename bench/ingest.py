@@ -41,18 +41,61 @@ COLORS = ["black", "white", "navy", "olive", "sand", "burgundy", "teal", "grey"]
 KINDS = ["linen shirt", "wool coat", "silk scarf", "denim jacket", "leather boots", "knit dress"]
 
 
-def generate(path: Path, n: int, seed: int = 7) -> None:
+class Families:
+    """Products as distinct as a real catalog's (a model name of two words of its own, drawn
+    from about 2,400 made-up ones), numbered across every shop's feed, so that a shop can relist a
+    product another shop sells (bench/million.py --duplicate-share): the same title and
+    description, its own SKU, price and URLs."""
+
+    SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "sa", "te", "vi", "zo", "pa", "do", "fe", "gu", "ha"]
+
+    def __init__(self) -> None:
+        rng = random.Random(11)
+        self.words = sorted(
+            {"".join(rng.choice(self.SYLLABLES) for _ in range(3)) for _ in range(6000)}
+        )
+        self.count = 0
+
+    def new(self) -> int:
+        self.count += 1
+        return self.count - 1
+
+    def text(self, family: int) -> tuple[str, str]:
+        rng = random.Random(family)
+        colour, kind = rng.choice(COLORS), rng.choice(KINDS)
+        name = " ".join(rng.choice(self.words) for _ in range(2))
+        details = " ".join(rng.choice(self.words) for _ in range(3))
+        return f"{colour.title()} {kind} {name}", f"The {name} {kind} in {colour}, {details}."
+
+
+def generate(
+    path: Path,
+    n: int,
+    seed: int = 7,
+    *,
+    families: Families | None = None,
+    duplicate_share: float = 0.0,
+) -> None:
+    """`n` products as JSON lines. With `families`: distinct products, `duplicate_share` of
+    them relisting a product an earlier feed (or this one) already holds."""
     rng = random.Random(seed)
     with path.open("wb") as out:
         for i in range(n):
             kind = rng.choice(KINDS)
+            title = f"{rng.choice(COLORS).title()} {kind} no. {i}"
+            description = (
+                f"A {kind} in {rng.choice(COLORS)}, " + "soft and durable, " * rng.randint(1, 6)
+            )
+            if families is not None:
+                relist = families.count and rng.random() < duplicate_share
+                family = rng.randrange(families.count) if relist else families.new()
+                title, description = families.text(family)
             out.write(
                 orjson.dumps(
                     {
                         "external_id": f"sku-{i:07d}",
-                        "title": f"{rng.choice(COLORS).title()} {kind} no. {i}",
-                        "description": f"A {kind} in {rng.choice(COLORS)}, "
-                        + "soft and durable, " * rng.randint(1, 6),
+                        "title": title,
+                        "description": description,
                         "price": f"{rng.randint(500, 50000) / 100:.2f}",
                         "currency": rng.choice(["EUR", "USD", "GBP"]),
                         "image_url": f"https://cdn.shop.example/img/{i}.jpg",

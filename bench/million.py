@@ -409,6 +409,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--keep", action="store_true", help="Keep the store and database.")
     parser.add_argument(
+        "--duplicate-share",
+        type=float,
+        default=None,
+        help="A catalog of distinct products, this share of them relisted by another shop "
+        "(the same title and description): for the duplicate grouping's goals. By default "
+        "the stand-in's word soup, as every earlier figure was measured on.",
+    )
+    parser.add_argument(
         "--database",
         default=BENCH_DB,
         help=f"The scratch database ({BENCH_DB}; bench/search.py reads a kept one there).",
@@ -434,19 +442,29 @@ def main() -> None:
     from django.db import connection
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ingest import generate
+    from ingest import Families, generate
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange, catalog_store")
+        cursor.execute(
+            "TRUNCATE catalog_product, catalog_productchange, catalog_store, "
+            "vectors_duplicatelink, vectors_duplicategroup, vectors_duplicatecheck"
+        )
     run_started = time.perf_counter()
     steps: list[Step] = []
     print(f"{args.n:,} products over {args.stores} stores, embedded Qdrant Edge, hashing embedder")
 
     began = time.perf_counter()
     feeds = []
+    families = Families() if args.duplicate_share is not None else None
     for k, size in enumerate(store_sizes(args.n, args.stores)):
         feed = WORK_DIR / f"shop-{k:02d}.jsonl"
-        generate(feed, size, seed=100 + k)
+        generate(
+            feed,
+            size,
+            seed=100 + k,
+            families=families,
+            duplicate_share=args.duplicate_share or 0.0,
+        )
         feeds.append((f"shop-{k:02d}", feed, size))
     steps.append(Step("generate feeds", time.perf_counter() - began, args.n))
     print(steps[-1].line(), flush=True)

@@ -122,6 +122,12 @@ def _cards(found) -> list[dict]:
             "store": item.store_id,
             "price": f"{price_text(item.price, item.currency)} {item.currency}",
             "score": f"{item.score:.3f}",
+            # The same product in other shops (its group of duplicates), cheapest first.
+            "elsewhere": [
+                f"{offer.store_id} {price_text(offer.price, offer.currency)} {offer.currency}"
+                for offer in item.offers
+                if offer.id != item.id
+            ],
         }
         for item in found.results
     ]

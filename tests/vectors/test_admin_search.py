@@ -101,3 +101,23 @@ def test_a_photo_over_the_limit_is_refused(admin_client):
     # ... and a photo just over the limit in a body that fits is the form's error.
     page = admin_client.post(URL, {"image": io.BytesIO(b"\0" * (10 * 2**20 + 1))})
     assert page.context["form"].errors["image"] == ["The photo must be at most 10 MB."]
+
+
+def test_a_product_sold_by_several_shops_is_one_card_with_the_others(
+    admin_client, qdrant, config, make_product
+):
+    from vectors.duplicates import check_queued_duplicates
+
+    collection_ensure(client=qdrant, config=config)
+    boots = {"title": "Leather boots", "description": "Brown leather boots"}
+    make_product(store_id="shop-a", price="120.00", **boots)
+    make_product(store_id="shop-b", price="99.00", **boots)
+    make_product(title="Linen shirt", description="White linen shirt")
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    check_queued_duplicates(client=qdrant, config=config)
+    page = admin_client.post(URL, {"q": "leather boots"})
+    assert card_titles(page).count("Leather boots") == 1
+    card = page.context["cards"][0]
+    other = "shop-a" if card["store"] == "shop-b" else "shop-b"
+    assert card["elsewhere"] == [f"{other} {'120.00' if other == 'shop-a' else '99.00'} EUR"]
+    assert f"also at {card['elsewhere'][0]}" in page.content.decode()

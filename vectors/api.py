@@ -119,7 +119,7 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
     # Imported here: search brings qdrant_client, which requests that never search (the
     # OpenAPI page, a 404) should not pay for.
     from vectors.metrics import SEARCH_SECONDS
-    from vectors.search import similar_products
+    from vectors.search import similar_to
 
     with SEARCH_SECONDS.time():
         try:
@@ -128,18 +128,7 @@ def similar(request, product_id: str, filters: Query[SimilarFilters]):
             return _error(request, 404, "no such product")
         try:
             rates = rates_for_range(filters.price_min, filters.price_max)
-            results = similar_products(
-                pk,
-                limit=filters.limit,
-                store_id=filters.store_id or None,
-                price_min=filters.price_min,
-                price_max=filters.price_max,
-                currency=filters.currency,
-                rates=rates,
-                collapse=filters.collapse == "group",
-                per_store=filters.per_store,
-                diversity=filters.diversity,
-            )
+            results = similar_to(pk, search_filters(filters, rates))
         except Product.DoesNotExist:
             return _error(request, 404, "no such product")
         except ProductNotIndexed as exc:

@@ -229,15 +229,13 @@ def _links_of(ids: list[UUID]) -> list[tuple[UUID, UUID]]:
 
 
 INSERT_LINKS = """
-INSERT INTO {links} (product_id, other_id, score)
+INSERT INTO vectors_duplicatelink (product_id, other_id, score)
 SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::float8[])
 ON CONFLICT (product_id, other_id) DO UPDATE SET score = EXCLUDED.score
 """
 
 
-def _write_links(
-    found: dict[UUID, list[tuple[UUID, float]]], links: str = "vectors_duplicatelink"
-) -> int:
+def _write_links(found: dict[UUID, list[tuple[UUID, float]]]) -> int:
     pairs = {}
     for product, neighbours in found.items():
         for other, score in neighbours:
@@ -247,7 +245,7 @@ def _write_links(
         firsts, seconds = zip(*pairs, strict=True)
         with connection.cursor() as cursor:
             cursor.execute(
-                INSERT_LINKS.format(links=links),
+                INSERT_LINKS,
                 [list(map(str, firsts)), list(map(str, seconds)), list(pairs.values())],
             )
     return len(pairs)

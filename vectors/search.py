@@ -180,6 +180,20 @@ def similar_products(
     One query to PostgreSQL when the product is indexed (the results and the product itself,
     unordered: the similar-products endpoint is the API's hot path), and one more for the
     offers when a result has duplicates."""
+    filters = SearchFilters(
+        limit, store_id, price_min, price_max, currency, rates, collapse, per_store, diversity
+    )
+    return similar_to(product_id, filters, client=client, config=config)
+
+
+def similar_to(
+    product_id: UUID | str,
+    filters: SearchFilters,
+    *,
+    client: GuardedClient | None = None,
+    config: QdrantConfig | None = None,
+) -> list[SimilarProduct]:
+    """similar_products, its filters in one bundle (as the API builds them)."""
     client = client or get_qdrant_client()
     config = config or qdrant_config()
     point_id = str(product_id)
@@ -188,10 +202,7 @@ def similar_products(
         if not Product.objects.filter(pk=point_id).exists():
             raise Product.DoesNotExist(f"No product {point_id}.")
         raise ProductNotIndexed(f"Product {point_id} has no vector yet; run sync_vectors.")
-    filters = SearchFilters(
-        limit, store_id, price_min, price_max, currency, rates, collapse, per_store, diversity
-    )
-    if filters.price_filtered and not currency:
+    if filters.price_filtered and not filters.currency:
         currency = (found[0].payload or {}).get("currency") or _currency_of(point_id)
         filters = replace(filters, currency=currency)
     itself = UUID(point_id)
@@ -320,15 +331,20 @@ def _nearest(
     return results, found_ids
 
 
+# A product's group of duplicates (NULL: alone), read beside its row.
+_GROUP_OF_PRODUCT = Subquery(
+    DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
+)
+
+
 def _shown_rows(ids: list[UUID], *, with_groups: bool) -> dict[UUID, tuple[tuple, UUID | None]]:
     """What is shown of these products, and each one's group of duplicates (None: alone)."""
     products = Product.objects.filter(pk__in=ids).order_by()
     if not with_groups:
         return {row[0]: (row, None) for row in products.values_list(*SHOWN_FIELDS)}
-    group = DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
     return {
         row[0]: (row[:-1], row[-1])
-        for row in products.annotate(duplicate_group=Subquery(group)).values_list(
+        for row in products.annotate(duplicate_group=_GROUP_OF_PRODUCT).values_list(
             *SHOWN_FIELDS, "duplicate_group"
         )
     }
@@ -345,9 +361,7 @@ def _with_offers(
     if grouped:
         in_groups = DuplicateGroup.objects.filter(group_id__in=grouped)
         offers = Product.objects.filter(pk__in=in_groups.values("product_id")).annotate(
-            duplicate_group=Subquery(
-                DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
-            )
+            duplicate_group=_GROUP_OF_PRODUCT
         )
         for row in offers.order_by().values_list(*OFFER_FIELDS, "duplicate_group"):
             members.setdefault(row[-1], []).append(Offer(*row[:-1]))

@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from uuid import UUID
 
 from _common import PROJECT_DIR, setup_django
 
@@ -219,18 +220,35 @@ def precompute_vectors(n: int, vectors_file: Path) -> None:
     np.save(vectors_file.with_suffix(".ids.npy"), np.array(ids, dtype=object))
 
 
-def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
-    """similar_products as the admin calls it, per filter; recall@10 against exact search."""
-    from catalog.models import Product
-    from vectors.client import get_qdrant_client, models, reset_qdrant_clients
+def exact_nearest(product_id, query_filter, *, limit: int) -> list:
+    """The true nearest points to a stored product's vector under a filter (exact search):
+    what recall is measured against."""
+    from vectors.client import get_qdrant_client, models
     from vectors.conf import qdrant_config
-    from vectors.search import similar_filter, similar_products
 
     client, config = get_qdrant_client(), qdrant_config()
+    vector = client.retrieve(
+        collection_name=config.collection, ids=[str(product_id)], with_vectors=True
+    )[0].vector
+    return client.query_points(
+        collection_name=config.collection,
+        query=vector,
+        query_filter=query_filter,
+        search_params=models.SearchParams(exact=True),
+        limit=limit,
+        with_payload=False,
+    ).points
+
+
+def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
+    """similar_products as the admin calls it, per filter; recall@10 against exact search."""
     # The ECB's rates of one day, for the converted price range (PRICE_CONVERSION): ~31
     # currencies, so one clause per currency where the plain range has one.
     from catalog.exchange_rates import latest_rates
     from catalog.ingest.rates import load_exchange_rates
+    from catalog.models import Product
+    from vectors.client import reset_qdrant_clients
+    from vectors.search import similar_filter, similar_products
 
     load_exchange_rates(str(ECB_RATES))
     rates = latest_rates()
@@ -266,17 +284,9 @@ def queries(count: int, recall_sample: int) -> dict[str, dict[str, float]]:
             found = similar_products(product.pk, limit=10, collapse=False, **arguments(product))
             timings.append((time.perf_counter() - began) * 1000)
             if k < recall_sample:
-                vector = client.retrieve(
-                    collection_name=config.collection, ids=[str(pk)], with_vectors=True
-                )[0].vector
-                exact = client.query_points(
-                    collection_name=config.collection,
-                    query=vector,
-                    query_filter=similar_filter(exclude=str(pk), **arguments(product)),
-                    search_params=models.SearchParams(exact=True),
-                    limit=10,
-                    with_payload=False,
-                ).points
+                exact = exact_nearest(
+                    pk, similar_filter(exclude=str(pk), **arguments(product)), limit=10
+                )
                 # Products with the same words have the same vector: any of a tie is right.
                 if exact:
                     bar = exact[-1].score - 1e-5
@@ -303,12 +313,10 @@ def collapsed_queries(count: int, recall_sample: int) -> dict[str, float]:
     search in the same run; recall@10 of distinct products against an exact search whose
     hits are collapsed the same way (ties at the tenth group's score count as right)."""
     from catalog.models import Product
-    from vectors.client import get_qdrant_client, models, reset_qdrant_clients
-    from vectors.conf import qdrant_config
+    from vectors.client import reset_qdrant_clients
     from vectors.models import DuplicateGroup
     from vectors.search import similar_filter, similar_products
 
-    client, config = get_qdrant_client(), qdrant_config()
     picked = list(Product.objects.order_by("?").values_list("pk", flat=True)[:count])
     plain, capped, recalls = [], [], []
     for k, pk in enumerate(picked):
@@ -319,17 +327,7 @@ def collapsed_queries(count: int, recall_sample: int) -> dict[str, float]:
         found = similar_products(pk, limit=10, per_store=2)
         capped.append((time.perf_counter() - began) * 1000)
         if k < recall_sample:
-            vector = client.retrieve(
-                collection_name=config.collection, ids=[str(pk)], with_vectors=True
-            )[0].vector
-            exact = client.query_points(
-                collection_name=config.collection,
-                query=vector,
-                query_filter=similar_filter(exclude=str(pk)),
-                search_params=models.SearchParams(exact=True),
-                limit=200,
-                with_payload=False,
-            ).points
+            exact = exact_nearest(pk, similar_filter(exclude=str(pk)), limit=200)
             ids = [str(hit.id) for hit in exact]
             groups = dict(
                 DuplicateGroup.objects.filter(product_id__in=ids).values_list(
@@ -340,7 +338,7 @@ def collapsed_queries(count: int, recall_sample: int) -> dict[str, float]:
             stores = dict(Product.objects.filter(pk__in=ids).values_list("pk", "store_id"))
             seen, per_store, scores = {own} if own else set(), {}, []
             for hit in exact:
-                hit_id = type(pk)(str(hit.id))
+                hit_id = UUID(str(hit.id))
                 group, store = groups.get(hit_id, hit_id), stores.get(hit_id)
                 if group in seen or per_store.get(store, 0) >= 2:
                     continue

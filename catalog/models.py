@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now, Upper
 
-from catalog.validators import validate_currency_code, validate_http_url
+from catalog.fields import HttpUrlField
+from catalog.validators import validate_currency_code
 
 HTTP_URL_PATTERN = r"^https?://"
 
@@ -37,19 +38,17 @@ class Product(models.Model):
     currency = models.CharField(
         max_length=3, default="USD", db_default="USD", validators=[validate_currency_code]
     )
-    image_url = models.URLField(
+    image_url = HttpUrlField(
         "image URL",
         max_length=2048,
         blank=True,
         default="",
         db_default="",
-        validators=[validate_http_url],
         help_text="The original product image; empty when the store has none.",
     )
-    product_url = models.URLField(
+    product_url = HttpUrlField(
         "product URL",
         max_length=2048,
-        validators=[validate_http_url],
         help_text="Affiliate link to the product page.",
     )
     created_at = models.DateTimeField("created", auto_now_add=True, db_default=Now())

@@ -15,7 +15,6 @@ in the README's architecture section and guarded by tests/catalog/test_admin_row
 
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.db import models
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
@@ -68,8 +67,6 @@ class ProductAdmin(admin.ModelAdmin):
     ]
     list_per_page = 50
     paginator = FastPaginator
-    # Django 6 will assume https for a URL typed without a scheme; do so already.
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     # An exact COUNT(*) over the whole table on every page view is what makes a big
     # changelist slow; the filtered count is still shown.
     show_full_result_count = False

@@ -12,16 +12,14 @@ not fit its column, before it reaches PostgreSQL.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-import idna
-
 from catalog.exceptions import RecordRejected
 from catalog.ingest.records import ProductRow
 from catalog.models import Product
+from catalog.validators import NOT_HTTP, url_problem
 
 CENT = Decimal("0.01")
 MAX_PRICE = Decimal("99999999.99")  # numeric(10,2)
@@ -30,17 +28,6 @@ CURRENCY = re.compile(r"[A-Za-z]{3}")
 # Plain ASCII decimal notation only: no exponent ("1e30"), no digit separators ("1_000"), no
 # other scripts' digits ("١٢"), no "NaN" or "Infinity" -- all of which Decimal() accepts.
 _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-# http(s), an authority, then anything but spaces and control characters. Regexes, because
-# urllib's urlsplit costs more than the rest of a record's validation together.
-HTTP_URL = re.compile(
-    r"(?i:https?)://(?P<authority>[^\s/?#\x00-\x1f\x7f]+)(?:[/?#][^\s\x00-\x1f\x7f]*)?"
-)
-_AUTHORITY = re.compile(r"(?P<userinfo>[^@]*@)?(?P<host>\[[^\]]*\]|[^:]*)(?::(?P<port>.*))?")
-# A DNS name as browsers fetch it: labels of letters, digits, hyphens (underscores too, which
-# some CDNs use), 1-63 characters, no hyphen at either end; an optional final dot.
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-_DNS_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
-MAX_HOST = 253
 _limits = {f.name: f.max_length for f in Product._meta.get_fields() if hasattr(f, "max_length")}
 MAX_EXTERNAL_ID = _limits["external_id"]
 MAX_STORE_ID = _limits["store_id"]
@@ -134,89 +121,12 @@ def clean_url(value: Any, field: str, required: bool) -> str:
         return ""
     if len(url) > MAX_URL:
         raise RecordRejected(field, f"is longer than {MAX_URL} characters")
-    match = HTTP_URL.fullmatch(url)
-    if not match:
-        raise RecordRejected(
-            field,
-            f"must be an http:// or https:// URL with a host and no spaces, not {url[:80]!r}",
-        )
-    problem = authority_problem(match.group("authority"))
+    problem = url_problem(url)
+    if problem == NOT_HTTP:
+        raise RecordRejected(field, f"{problem}, not {url[:80]!r}")
     if problem:
         raise RecordRejected(field, f"{problem}: {url[:80]!r}")
     return url
-
-
-def authority_problem(authority: str) -> str | None:
-    """Why a browser could not fetch from this host[:port], or None when it could."""
-    parts = _AUTHORITY.fullmatch(authority)
-    if parts.group("userinfo") is not None:
-        # Browsers refuse images with credentials in their URL, and a password must not
-        # end up in our pages.
-        return "must not contain a user name or password"
-    host = parts.group("host")
-    if host.startswith("["):
-        if not (host.endswith("]") and _is_ipv6(host[1:-1])):
-            return f"has an invalid IPv6 address {authority[:60]!r}"
-    else:
-        problem = _host_problem(host)
-        if problem:
-            return problem
-    port = parts.group("port")
-    if port and not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
-        return f"has an invalid port {port[:20]!r}"
-    return None
-
-
-def _host_problem(host: str) -> str | None:
-    if len(host) > MAX_HOST:
-        return f"has a host name longer than {MAX_HOST} characters"
-    if host.isascii() and _DNS_NAME.fullmatch(host) and "xn--" not in host.lower():
-        last = host.rstrip(".").rpartition(".")[2]
-        if last[:1].isdigit():
-            # Browsers read a name ending in a number as an IPv4 address (2130706433,
-            # 0x7f.1, 10.1): it must be one.
-            return None if _is_ipv4(host) else f"has an invalid IPv4 address {host[:60]!r}"
-        return None
-    return _idna_problem(host)
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_ipv4(host: str) -> bool:
-    """The WHATWG URL standard's IPv4 parser: 1-4 parts, decimal, 0x hex or 0 octal."""
-    parts = host.rstrip(".").split(".")
-    if not 1 <= len(parts) <= 4:
-        return False
-    numbers = []
-    for part in parts:
-        base, digits = 10, part
-        if part[:2].lower() == "0x":
-            base, digits = 16, part[2:] or "0"
-        elif len(part) > 1 and part.startswith("0"):
-            base, digits = 8, part[1:]
-        try:
-            numbers.append(int(digits, base))
-        except ValueError:
-            return False
-    *head, last = numbers
-    return all(n < 256 for n in head) and last < 256 ** (5 - len(numbers))
-
-
-def _idna_problem(host: str) -> str | None:
-    """Internationalised names (bücher.example) and A-labels (xn--...): as browsers, IDNA 2008
-    with UTS 46 mapping. The slow path: most hosts are plain ASCII names."""
-    try:
-        encoded = idna.encode(host.rstrip("."), uts46=True)
-        idna.decode(encoded)
-    except (idna.IDNAError, UnicodeError, ValueError):
-        return f"has an invalid host name {host[:60]!r}"
-    return None
 
 
 def validate_record(

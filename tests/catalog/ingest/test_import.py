@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from catalog.ingest import service
 from catalog.models import Product, ProductChange
@@ -322,3 +323,44 @@ def test_woocommerce_data_without_format_gets_a_hint(run_import, name, hint):
 def test_each_rejection_is_printed_once_at_verbosity_2(feed, run_import):
     result = run_import(feed([product(1, price="x"), product(2)]), "-v", "2")
     assert result.err.count("rejected line 1 (external_id sku-1)") == 1
+
+
+# Hosts and shapes browsers open that Django's own URLValidator refuses or its form rewrites.
+URLS_SHOPS_PUBLISH = [
+    "https://cdn_1.shop.example/a.jpg",  # an underscore, as some CDNs name hosts
+    "http://2130706433/a.jpg",  # a browser's numeric IPv4 host
+    "http://b\u00fccher.example/a.jpg",  # internationalised
+    "https://shop.example/p/1?",  # an empty query, which urlsplit and back would drop
+]
+
+
+@pytest.mark.parametrize("url", URLS_SHOPS_PUBLISH)
+def test_an_imported_product_saves_unchanged_through_the_admin(feed, run_import, admin_client, url):
+    """One URL rule: what the import accepted, the admin form accepts and keeps as it is."""
+    assert run_import(feed([product(1, image_url=url, product_url=url)])).error is None
+    imported = Product.objects.get(external_id="sku-1")
+    form = {
+        field: getattr(imported, field)
+        for field in (
+            "store_id", "external_id", "title", "description", "price", "currency",
+            "image_url", "product_url",
+        )
+    }  # fmt: skip
+    response = admin_client.post(reverse("admin:catalog_product_change", args=[imported.pk]), form)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    saved = Product.objects.get(pk=imported.pk)
+    assert (saved.image_url, saved.product_url) == (url, url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://a..b/x.png", "http://user:pw@shop.example/x", "ftp://x.example/a"]
+)
+def test_the_admin_refuses_what_the_import_refuses(feed, run_import, admin_client, url):
+    result = run_import(feed([product(1, product_url=url)]))
+    assert "1 rejected" in result.out
+    saved = Product.objects.create(**product(2, store_id="shop-a"))
+    form = {"store_id": "shop-a", "external_id": "sku-2", "title": "T", "description": "",
+            "price": "1.00", "currency": "EUR", "image_url": "", "product_url": url}  # fmt: skip
+    response = admin_client.post(reverse("admin:catalog_product_change", args=[saved.pk]), form)
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["product_url"]

@@ -42,7 +42,7 @@ def test_healthy_when_postgres_and_the_collection_are_up(client, ensured_qdrant)
         "postgresql": {"ok": True},
         "qdrant": {
             "ok": True,
-            "mode": "embedded",
+            "engine": "memory",
             "collection": "products",
             "reachable": True,
             "collection_ok": True,
@@ -59,7 +59,7 @@ def test_503_when_the_collection_is_missing(client, settings):
     assert response.status_code == 503
     assert response.json()["qdrant"] == {
         "ok": False,
-        "mode": "embedded",
+        "engine": "memory",
         "collection": "products",
         "reachable": True,
         "collection_ok": False,

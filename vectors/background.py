@@ -35,13 +35,13 @@ def start_embedded_sync() -> threading.Thread | None:
     global _thread
     from django.core.exceptions import ImproperlyConfigured
 
-    from vectors.conf import qdrant_config
+    from vectors.conf import Engine, qdrant_config
 
     try:
         config = qdrant_config()
     except ImproperlyConfigured:
         return None
-    if config.engine != "edge":
+    if config.engine is not Engine.EDGE:
         return None
     with _started:
         if _thread is None or not _thread.is_alive():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vectors.client import GuardedClient
+from vectors.conf import Engine
 from vectors.exceptions import VectorStoreError
 
 MEMBERS = ("aliases.json", "collections")
@@ -29,7 +30,7 @@ class BackupReport:
 
 def backup_store(*, client: GuardedClient, archive: Path) -> BackupReport:
     """Write the embedded store to `archive` (.tar, or .tar.gz), whole or not at all."""
-    if client.engine != "edge":
+    if client.engine is not Engine.EDGE:
         raise VectorStoreError(
             f"{client.config.label} is not an embedded store on disk: back up a Qdrant server "
             "with its snapshots (https://qdrant.tech/documentation/concepts/snapshots/)."

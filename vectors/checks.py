@@ -9,7 +9,7 @@ import contextlib
 
 from django.core.checks import Error, Warning, register
 
-from vectors.conf import ConfigProblem, parse_qdrant_settings
+from vectors.conf import ConfigProblem, Engine, parse_qdrant_settings
 
 SETTINGS_CHECK_IDS = {
     "vector_size": "vectors.E001",
@@ -208,7 +208,7 @@ def check_disk_space(app_configs=None, **kwargs):
     from vectors.disk import low_disk
 
     config, problems = _settings()
-    if problems or config.engine != "edge":
+    if problems or config.engine is not Engine.EDGE:
         return []
     problem = low_disk(config)
     if problem is None:

@@ -36,7 +36,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from config.errors import first_line
 from config.processes import alive
-from vectors.conf import QdrantConfig, qdrant_config
+from vectors.conf import Engine, QdrantConfig, qdrant_config
 from vectors.disk import build_bytes, ensure_room_to_open, ensure_room_to_write
 from vectors.exceptions import (
     CollectionAlreadyExists,
@@ -146,20 +146,15 @@ class GuardedClient:
         self._client = client
         self.config = config
         self._store_lock = store_lock
-        self._call_lock = threading.RLock() if config.is_local else None
+        self._call_lock = threading.RLock() if config.engine.in_process else None
 
     @property
-    def is_local(self) -> bool:
-        return self.config.is_local
-
-    @property
-    def engine(self) -> str:
-        """ "server", "edge" (embedded Qdrant Edge) or "memory" (qdrant-client local mode)."""
+    def engine(self) -> Engine:
         return self.config.engine
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self._client, name)
-        if name in EDGE_WRITES and self.engine == "edge":
+        if name in EDGE_WRITES and self.engine is Engine.EDGE:
             # A write on a full disk would kill this process (vectors/disk.py).
             ensure_room_to_write(self.config)
         with translate_errors(self.config):
@@ -256,7 +251,7 @@ class GuardedClient:
         return self._call("count", collection_name, **options)
 
     def query_points(self, collection_name: str, **options: Any) -> models.QueryResponse:
-        if self.engine == "memory":
+        if self.engine is Engine.MEMORY:
             # Local mode always searches exhaustively, and warns on every query that brings
             # graph-walk parameters (ef, ACORN).
             options.pop("search_params", None)
@@ -266,7 +261,7 @@ class GuardedClient:
         self, collection_name: str, requests: list[models.QueryRequest], **options: Any
     ) -> list[models.QueryResponse]:
         """Several searches in one call (one round trip to a server; Edge runs them at once)."""
-        if self.engine == "memory":
+        if self.engine is Engine.MEMORY:
             requests = [request.model_copy(update={"params": None}) for request in requests]
         return self._call("query_batch_points", collection_name, requests, **options)
 
@@ -276,7 +271,7 @@ class GuardedClient:
         """Build the HNSW index and merge segments, blocking (minutes at a million points,
         holding the GIL): for commands only, never inside a request. A server, and local
         mode, index by themselves: False, nothing done."""
-        if self.engine != "edge":
+        if self.engine is not Engine.EDGE:
             return False
         info = self.get_collection(collection_name)
         unindexed = max(0, (info.points_count or 0) - (info.indexed_vectors_count or 0))
@@ -292,7 +287,7 @@ class GuardedClient:
         the first searches after a start do not each wait for the disk (vectors/
         page_cache.py): for `seconds` here, the rest in a background thread. Nothing
         elsewhere."""
-        if self.engine != "edge":
+        if self.engine is not Engine.EDGE:
             return
         from vectors.page_cache import files_to_read, read_into_cache, read_rest_in_background
 
@@ -302,16 +297,16 @@ class GuardedClient:
 
     def flush(self) -> None:
         """Embedded Qdrant Edge: write everything pending to disk (before a backup)."""
-        if self.engine == "edge":
+        if self.engine is Engine.EDGE:
             self._call("flush")
 
     def legacy_store(self) -> bool:
         """True when QDRANT_PATH still holds a store written by qdrant-client's local mode
         (before Qdrant Edge), which this version no longer reads."""
-        return self.engine == "edge" and self._call("legacy_store")
+        return self.engine is Engine.EDGE and self._call("legacy_store")
 
     def remove_legacy_store(self) -> None:
-        if self.engine == "edge":
+        if self.engine is Engine.EDGE:
             self._call("remove_legacy_store")
 
     def mark_owner(self, *, syncs: bool = False, web: bool = False) -> None:
@@ -435,8 +430,8 @@ def _held_message(config: QdrantConfig, holder: dict[str, Any]) -> str:
     )
 
 
-def _open_local(config: QdrantConfig, *, wait: float) -> tuple[Any, _StoreLock | None]:
-    if config.is_memory:
+def _open_in_process(config: QdrantConfig, *, wait: float) -> tuple[Any, _StoreLock | None]:
+    if config.engine is Engine.MEMORY:
         return QdrantClient(location=":memory:", force_disable_check_same_thread=True), None
     deadline = time.monotonic() + wait
     try:
@@ -480,13 +475,13 @@ def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
     and health, so they answer quickly when a server is down (embedded mode has one store,
     so it is the same client)."""
     config = qdrant_config()
-    key = "probe" if probe and not config.is_local else "sync"
+    key = "probe" if probe and config.engine is Engine.SERVER else "sync"
     with _lock:
         client = _clients.get(key)
         if client is None:
-            if config.is_local:
+            if config.engine.in_process:
                 wait = config.check_timeout if probe else config.timeout
-                raw, store_lock = _open_local(config, wait=wait)
+                raw, store_lock = _open_in_process(config, wait=wait)
                 client = _clients[key] = GuardedClient(raw, config, store_lock=store_lock)
             else:
                 timeout = config.check_timeout if probe else config.timeout
@@ -498,7 +493,7 @@ def get_qdrant_client(*, probe: bool = False) -> GuardedClient:
 def get_async_qdrant_client() -> GuardedAsyncClient:
     """The shared async client (see GuardedAsyncClient). Meant for one event loop."""
     config = qdrant_config()
-    if config.is_local:
+    if config.engine.in_process:
         return GuardedAsyncClient(None, config, sync=get_qdrant_client())
     with _lock:
         client = _clients.get("async")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vectors.client import GuardedClient, models
-from vectors.conf import QdrantConfig
+from vectors.conf import Engine, QdrantConfig
 from vectors.exceptions import (
     CollectionAlreadyExists,
     CollectionMismatch,
@@ -107,7 +107,7 @@ def _quantization(config: QdrantConfig) -> models.ScalarQuantization | None:
 
 
 def compare_with_spec(
-    *, info: models.CollectionInfo, config: QdrantConfig, engine: str
+    *, info: models.CollectionInfo, config: QdrantConfig, engine: Engine
 ) -> tuple[list[Difference], list[str]]:
     """Every difference between a live collection and the spec, and the payload indexes
     missing from it. qdrant-client's local mode ("memory") keeps only the vectors' size and
@@ -125,7 +125,7 @@ def compare_with_spec(
         differences.append(Difference("vector size", config.vector_size, vectors.size, True))
     if vectors.distance.value != config.distance:
         differences.append(Difference("distance", config.distance, vectors.distance.value, True))
-    if engine == "memory":
+    if engine is Engine.MEMORY:
         return differences, []
 
     if params.on_disk_payload is not True:
@@ -133,7 +133,7 @@ def compare_with_spec(
     if bool(vectors.on_disk) != config.on_disk_vectors:
         differences.append(Difference("on-disk vectors", config.on_disk_vectors, vectors.on_disk))
     for setting in ("shard_number", "replication_factor", "write_consistency_factor"):
-        expected = getattr(config, setting) if engine == "server" else None
+        expected = getattr(config, setting) if engine is Engine.SERVER else None
         found = getattr(params, setting)
         if expected is not None and found != expected:
             differences.append(Difference(setting, expected, found))
@@ -204,7 +204,7 @@ def create_physical(*, client: GuardedClient, config: QdrantConfig, name: str) -
     """A collection with the configured spec under `name` (no alias), payload indexes
     included."""
     _create_collection(client=client, config=config, name=name)
-    if client.engine != "memory":
+    if client.engine is not Engine.MEMORY:
         add_payload_indexes(client=client, physical=name, fields=list(PAYLOAD_INDEXES))
 
 
@@ -298,7 +298,7 @@ def unindexed_backlog(*, client: GuardedClient, config: QdrantConfig) -> int:
     are more than one segment's indexing threshold (0 otherwise, and with a server, which
     indexes by itself). A sync or index build killed part-way leaves such a backlog; the next
     sync_vectors builds it."""
-    if client.engine != "edge":
+    if client.engine is not Engine.EDGE:
         return 0
     from vectors.edge import INDEXING_THRESHOLD_KB
 

@@ -7,6 +7,7 @@ else reads the parsed `QdrantConfig` from `qdrant_config()`.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,19 @@ QUANTIZATIONS = ("", "none", "int8")
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"", "0", "false", "no", "off"}
 MAX_VECTOR_SIZE = 65_536  # Qdrant's own limit
+
+
+class Engine(StrEnum):
+    """Which Qdrant runs the collection: the one name used in code, logs, /healthz and tests."""
+
+    SERVER = "server"  # a Qdrant server at QDRANT_URL or QDRANT_HOST
+    EDGE = "edge"  # Qdrant Edge, embedded in this process, under QDRANT_PATH
+    MEMORY = "memory"  # qdrant-client's local mode in memory (QDRANT_PATH=:memory:): a test double
+
+    @property
+    def in_process(self) -> bool:
+        """Edge and the in-memory stand-in live in the process that opened them."""
+        return self is not Engine.SERVER
 
 
 @dataclass(frozen=True)
@@ -54,30 +68,18 @@ class QdrantConfig:
     min_free_mb: int = 1024
 
     @property
-    def is_local(self) -> bool:
-        return not (self.url or self.host)
-
-    @property
-    def is_memory(self) -> bool:
-        return self.is_local and self.path == ":memory:"
-
-    @property
-    def engine(self) -> str:
-        """ "server"; "edge" (Qdrant Edge under QDRANT_PATH); "memory" (qdrant-client's
-        local mode, in memory: the server API's test double)."""
-        if not self.is_local:
-            return "server"
-        return "memory" if self.is_memory else "edge"
+    def engine(self) -> Engine:
+        if self.url or self.host:
+            return Engine.SERVER
+        return Engine.MEMORY if self.path == ":memory:" else Engine.EDGE
 
     @property
     def label(self) -> str:
         """Where Qdrant is, for messages: never the API key or URL credentials."""
-        if self.is_local:
-            return (
-                "embedded Qdrant (in memory)"
-                if self.is_memory
-                else f"embedded Qdrant at {self.path}"
-            )
+        if self.engine is Engine.MEMORY:
+            return "in-memory Qdrant (qdrant-client local mode)"
+        if self.engine is Engine.EDGE:
+            return f"embedded Qdrant at {self.path}"
         if self.url:
             parts = urlsplit(self.url)
             host = parts.hostname or ""

@@ -37,7 +37,7 @@ from django.db import IntegrityError, connection, transaction
 from catalog.models import Product, ProductChange
 from config.text import counted
 from vectors.client import GuardedClient
-from vectors.conf import QdrantConfig
+from vectors.conf import Engine, QdrantConfig
 from vectors.models import FilledCollection
 from vectors.points import PAYLOAD_INDEXES, PAYLOAD_VERSION
 
@@ -221,7 +221,7 @@ def _upgrade_payloads(*, client: GuardedClient, physical: str, info, queued: int
     from vectors.collection import add_payload_indexes, drop_retired_payload_indexes
 
     missing = [name for name in PAYLOAD_INDEXES if name not in (info.payload_schema or {})]
-    if client.engine != "memory":
+    if client.engine is not Engine.MEMORY:
         add_payload_indexes(client=client, physical=physical, fields=missing)
         drop_retired_payload_indexes(client=client, physical=physical, schema=info.payload_schema)
     rewritten = 0 if queued else _queue_unqueued_products(embed=False)

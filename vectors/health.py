@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from vectors.conf import parse_qdrant_settings
+from vectors.conf import Engine, parse_qdrant_settings
 
 
 def qdrant_status() -> dict[str, Any]:
@@ -19,7 +19,7 @@ def qdrant_status() -> dict[str, Any]:
         return {"ok": False, "error": "invalid Qdrant settings (see manage.py check)"}
     status: dict[str, Any] = {
         "ok": False,
-        "mode": "embedded" if config.is_local else "server",
+        "engine": str(config.engine),
         "collection": config.collection,
     }
     try:
@@ -50,7 +50,7 @@ def disk_status() -> dict[str, Any] | None:
     from vectors.disk import MB, free_bytes, low_disk
 
     config, problems = parse_qdrant_settings(getattr(settings, "QDRANT", {}))
-    if problems or config.engine != "edge":
+    if problems or config.engine is not Engine.EDGE:
         return None
     status = {"free_mb": free_bytes(config.path) // MB, "min_free_mb": config.min_free_mb}
     problem = low_disk(config)

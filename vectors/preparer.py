@@ -25,7 +25,7 @@ from django.db import InterfaceError, OperationalError
 
 from config.errors import describe, first_line
 from config.forking import die_with_parent, let_go_of_database_sockets, let_go_of_files_under
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 
 T = TypeVar("T")
 _PREPARE, _STOP = b"prepare", b"stop"
@@ -46,7 +46,7 @@ def _serve(prepare: Callable[[], Any], connection, parent_end, parent_pid: int) 
     # The child never touches Qdrant; its copies of the embedded store's files would keep
     # the store's lock held while the parent reopens the store after an index build.
     config = qdrant_config()
-    if config.engine == "edge":
+    if config.engine is Engine.EDGE:
         let_go_of_files_under(config.path)
     # Ctrl-C reaches the whole process group: the parent decides, the child just stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -55,13 +55,13 @@ ONE_PROCESS_FIX = (
 def _embedded_config():
     from django.core.exceptions import ImproperlyConfigured
 
-    from vectors.conf import qdrant_config
+    from vectors.conf import Engine, qdrant_config
 
     try:
         config = qdrant_config()
     except ImproperlyConfigured:
         return None  # the system checks report bad settings
-    return config if config.engine == "edge" else None
+    return config if config.engine is Engine.EDGE else None
 
 
 def refuse_several_workers(workers: int) -> None:

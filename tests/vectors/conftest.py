@@ -8,20 +8,19 @@ from tests.vectors.onnx_models import COLOURS, build_tiny_siglip
 from tests.vectors.tiny_siglip import png
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 from vectors.embedders import get_embedder, reset_embedder
 from vectors.sync import sync_pending
 
-# Every test that takes `qdrant` (or `config`) runs twice: against the embedded engine
-# (Qdrant Edge, in a fresh folder) and against qdrant-client's API (its local mode, in
-# memory), which stands in for a server here.
-BACKENDS = ("edge", "client-api")
+# Every test that takes `qdrant` (or `config`) runs twice: on Qdrant Edge, in a fresh folder,
+# and on qdrant-client's local mode in memory, which stands in for a server's API here.
+ENGINES_HERE = (Engine.EDGE, Engine.MEMORY)
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=ENGINES_HERE, ids=str)
 def qdrant_settings(request, settings, tmp_path):
     """A fresh Qdrant of each kind: changing settings.QDRANT drops the cached client."""
-    path = str(tmp_path / "qdrant") if request.param == "edge" else ":memory:"
+    path = str(tmp_path / "qdrant") if request.param is Engine.EDGE else ":memory:"
     settings.QDRANT = {**settings.QDRANT, "URL": "", "HOST": "", "PATH": path}
     return settings
 

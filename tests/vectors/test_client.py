@@ -18,7 +18,7 @@ from vectors.exceptions import CollectionNotFound
 
 def test_the_client_is_cached(qdrant):
     assert get_qdrant_client() is qdrant
-    assert isinstance(qdrant, GuardedClient) and qdrant.is_local
+    assert isinstance(qdrant, GuardedClient) and qdrant.engine.in_process
 
 
 def test_changing_the_settings_gives_a_new_client(qdrant, settings):

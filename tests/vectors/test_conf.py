@@ -1,13 +1,13 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from vectors.conf import parse_qdrant_settings, qdrant_config
+from vectors.conf import Engine, parse_qdrant_settings, qdrant_config
 
 
 def test_defaults_run_embedded_under_var(settings):
     config, problems = parse_qdrant_settings({})
     assert problems == []
-    assert config.is_local
+    assert config.engine is Engine.EDGE
     assert config.path == str(settings.BASE_DIR / "var" / "qdrant")
     assert (config.collection, config.vector_size, config.distance) == ("products", 768, "Cosine")
 
@@ -17,7 +17,7 @@ def test_a_url_means_a_server():
         {"URL": "https://qdrant.example:6333", "API_KEY": "k", "TIMEOUT": "2.5"}
     )
     assert problems == []
-    assert not config.is_local and config.path is None
+    assert config.engine is Engine.SERVER and config.path is None
     assert config.timeout == 2.5
 
 

@@ -243,12 +243,12 @@ def test_a_build_reopens_the_shard_and_keeps_holding_the_store(edge_store):
     assert edge_store._client._shards["products_v1"] is after
 
 
-def test_optimize_vectors_on_a_server_has_nothing_to_do(settings):
+def test_optimize_vectors_has_nothing_to_do_off_edge(settings):
     settings.QDRANT = {"PATH": ":memory:"}
     out = StringIO()
     call_command("optimize_vectors", stdout=out)
-    assert (
-        out.getvalue() == "embedded Qdrant (in memory) builds its index by itself: nothing to do.\n"
+    assert out.getvalue() == (
+        "in-memory Qdrant (qdrant-client local mode) builds its index by itself: nothing to do.\n"
     )
 
 

@@ -16,7 +16,7 @@ from tests.vectors.test_web_owner import product
 from vectors import fill
 from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 from vectors.embedders import get_embedder
 from vectors.models import FilledCollection
 from vectors.points import PRODUCT_FIELDS, embedder_input, price_key
@@ -213,7 +213,7 @@ def test_points_written_before_the_price_key_get_it_from_the_next_sync(
             for point in old
         ],
     )
-    if qdrant.engine != "memory":  # local mode keeps no payload indexes
+    if qdrant.engine is not Engine.MEMORY:  # local mode keeps no payload indexes
         qdrant.delete_payload_index(physical, "price_key", wait=True)
         for name, schema in (("price", "float"), ("currency", "keyword")):
             qdrant.create_payload_index(physical, name, schema, wait=True)
@@ -227,7 +227,7 @@ def test_points_written_before_the_price_key_get_it_from_the_next_sync(
         price_key(p.price, p.currency) for p in synced_long_ago
     }
     assert qdrant.get_collection(config.collection).config.metadata[fill.PAYLOAD] == 3
-    if qdrant.engine != "memory":
+    if qdrant.engine is not Engine.MEMORY:
         schema = qdrant.get_collection(config.collection).payload_schema
         assert "price_key" in schema
         assert "price" not in schema and "currency" not in schema

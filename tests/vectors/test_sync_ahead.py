@@ -7,6 +7,7 @@ import pytest
 
 from catalog.models import Product, ProductChange
 from vectors.collection import collection_ensure
+from vectors.conf import Engine
 from vectors.embedders import get_embedder
 from vectors.exceptions import VectorStoreUnavailable
 from vectors.preparer import PreparerFailed
@@ -191,7 +192,7 @@ def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(
     """The embedded store is closed and opened again after each build. The preparing
     process, forked while the store was open, lets go of its copies of the store's files:
     holding them would hold the store's lock, and the reopening would fail as "in use"."""
-    if qdrant.engine != "edge":
+    if qdrant.engine is not Engine.EDGE:
         pytest.skip("only the embedded engine builds its index in the sync")
     create_shirts(8_000)
     qdrant.count(collection)  # the store is open when the preparing process is forked

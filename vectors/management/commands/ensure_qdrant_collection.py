@@ -10,7 +10,7 @@ from vectors.collection import (
     collection_ensure,
     collection_inspect,
 )
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 from vectors.exceptions import CollectionMismatch, CollectionNotFound, VectorStoreError
 
 
@@ -70,7 +70,7 @@ class Command(BaseCommand):
             self._say(f"Added payload indexes: {', '.join(report.indexes_added)}.")
         for difference in state.differences:
             self._say(f"Differs from the settings (left as is): {difference}", self.style.WARNING)
-        if client.engine == "memory":
+        if client.engine is Engine.MEMORY:
             self._say(
                 "qdrant-client's local mode: payload indexes, shards and quantization apply on "
                 "a server or embedded Qdrant Edge only."

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import resolve_collection
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 from vectors.exceptions import VectorStoreError
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         config = qdrant_config()
         try:
             client = get_qdrant_client()
-            if client.engine != "edge":
+            if client.engine is not Engine.EDGE:
                 self.stdout.write(f"{config.label} builds its index by itself: nothing to do.")
                 return
             physical = resolve_collection(client=client, name=config.collection)

@@ -9,7 +9,7 @@ from config.progress import Progress
 from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
-from vectors.conf import qdrant_config
+from vectors.conf import Engine, qdrant_config
 from vectors.duplicates import CHECKS_INLINE_MAX, check_queued_duplicates, pending_checks
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
@@ -191,7 +191,7 @@ class Command(BaseCommand):
     def _owner_syncs(self, config) -> bool:
         """Beside a web server that owns the embedded store and syncs it (make run): say so
         in one line, and leave the work to it."""
-        if not config.is_local or config.is_memory:
+        if config.engine is not Engine.EDGE:
             return False
         try:
             get_qdrant_client()

@@ -9,7 +9,7 @@ the same columns, filters and search fields, with Django's test client (the two 
 requests interleaved), and prints each view's median time and the ratio (plus a seventh
 view, sort by store, for information).
 
-Twice (issue 12): with the change log drained, and with all N products waiting for the
+Twice: with the change log drained, and with all N products waiting for the
 vector sync as one statement leaves them (one UPDATE of every product's price: the rows the
 triggers of migration 0006 write for it, N/1,000 rows of 1,000 ids, are written directly;
 updating a million rows for real would take minutes and double the table). The log is
@@ -117,7 +117,7 @@ def _insert(cursor, n: int) -> None:
 
 
 def default_site():
-    """What the product admin would be without the work of issue 6: a plain ModelAdmin with
+    """What the product admin would be without its own paging and rows: a plain ModelAdmin with
     the same columns (the same display methods), filters and search fields."""
     from django.contrib import admin
 

@@ -1,4 +1,4 @@
-"""Duplicate grouping on catalogs with known answers (issue 25): how well each threshold
+"""Duplicate grouping on catalogs with known answers: how well each threshold
 groups the same product sold by several shops, and keeps apart the same garment in another
 colour, for the hashing stand-in and for the tests' tiny image model.
 

@@ -9,7 +9,7 @@ Generates N products as JSON Lines, then times, in a scratch database `catalog_b
   batches of the same size; only the COPY is timed;
 - the import: `product_import` reading, validating and upserting the file;
 - the re-import of the unchanged file.
-Then the same as a user sees it, whole processes with their start-up (issue 12):
+Then the same as a user sees it, whole processes with their start-up:
 - baseline: `psql -c "\\copy ..."` of the same rows, already in COPY's text format, into the
   same kind of table;
 - `manage.py import_products` of the file, then of the unchanged file again;

@@ -1,4 +1,4 @@
-"""A million products on one machine, embedded: the whole path, step by step (issue 15).
+"""A million products on one machine, embedded: the whole path, step by step.
 
     python bench/million.py [--n 1000000] [--stores 20] [--queries 1000] [--keep]
     python bench/million.py --queries-only   # again, on what a --keep run left
@@ -10,7 +10,7 @@ process as a user runs it:
   generate feeds (N products over --stores shops of falling size)
   -> import_products (one per shop) -> ensure_qdrant_collection -> sync_vectors (which
   builds the HNSW index every 200k points and at the end) -> optimize_vectors -> reconcile_vectors
-  -> group_duplicates --rebuild (the whole catalog's duplicate groups, issue 25)
+  -> group_duplicates --rebuild (the whole catalog's duplicate groups)
   -> similar products, --queries each (duplicates not collapsed): unfiltered, by store, by
   price range (+-15 %), the same converted across currencies (the ECB's rates of one day), by
   store and price; then plain against collapsed with at most 2 a store, in turn
@@ -57,7 +57,7 @@ GOALS = {
     "recall": 0.95,
     "rss_gb": 8.0,
     "anon_gb": 2.0,
-    # Issue 25: collapsed and capped searches against plain ones in the same run; grouping
+    # Collapsed and capped searches against plain ones in the same run; grouping
     # the whole catalog from scratch against the sync that delivered it.
     "collapse_ratio": 1.5,
     "distinct_recall": 0.95,
@@ -497,7 +497,7 @@ def main() -> None:
     steps.append(sync)
     steps.append(manage("optimize_vectors (anything left)", "optimize_vectors", rows=args.n))
     steps.append(manage("reconcile_vectors", "reconcile_vectors", rows=args.n))
-    # Duplicate groups of the whole catalog from scratch (issue 25), against the sync.
+    # Duplicate groups of the whole catalog from scratch, against the sync.
     grouping = manage("group_duplicates --rebuild", "group_duplicates", "--rebuild", rows=args.n)
     steps.append(grouping)
 

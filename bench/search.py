@@ -1,5 +1,5 @@
 """Searching a million products by words, by a photo and by a product, through the whole
-request (issue 24).
+request.
 
     python bench/million.py --n 1000000 --keep     # once: the kept million-product store
     python bench/search.py [--queries 200] [--clients 16] [--seconds 10] [--precision fp32]

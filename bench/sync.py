@@ -16,7 +16,7 @@ reconcile time / bare scroll time (goal <= 2).
 
 Peak RSS of `manage.py sync_vectors` (a whole process) delivering one `UPDATE` of all N
 products' prices, against delivering the same change written by N/1,000 separate statements
-(issue 12: one big statement used to be claimed whole, 4.4x the memory). Last line: the
+(one big statement used to be claimed whole, 4.4x the memory). Last line: the
 ratio (goal <= 1.2).
 """
 

@@ -1,4 +1,4 @@
-"""Bounded change-log entries, and entries set aside after repeated failures (issue 12).
+"""Bounded change-log entries, and entries set aside after repeated failures.
 
 One statement that touches a million products used to log one row holding a million ids:
 the vector sync had to load it whole, and the admin's "waiting for the sync?" lookup

@@ -1,4 +1,4 @@
-"""Leases on claimed change-log rows (issue 13): the vector sync claims rows in a short
+"""Leases on claimed change-log rows: the vector sync claims rows in a short
 transaction and works on them (fetching images, running the model, writing Qdrant) with no
 transaction or row lock open. A lease it keeps renewing marks the rows as taken; a worker that
 dies lets its lease run out, and another takes the rows over."""

@@ -1,4 +1,4 @@
-"""Every vector command maps an embedder that cannot load to one line (issue 14)."""
+"""Every vector command maps an embedder that cannot load to one line."""
 
 import pytest
 from django.core.management import CommandError, call_command

@@ -1,4 +1,4 @@
-"""Fetching shops' images safely (issue 13), against servers on 127.0.0.1 that count what
+"""Fetching shops' images safely, against servers on 127.0.0.1 that count what
 they receive. Every refused form is refused before any connection is made: the
 `no_connections_outside_loopback` fixture fails a test that would open one, so no traffic
 ever leaves this machine even if the check broke."""

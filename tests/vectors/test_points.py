@@ -1,6 +1,6 @@
 """What a point holds is defined once (vectors/points.py), and the change-log triggers watch
 exactly that: a change to any column the point is built from is logged for the sync, a
-change to anything else is not (issue 14)."""
+change to anything else is not."""
 
 from decimal import Decimal
 

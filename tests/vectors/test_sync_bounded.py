@@ -1,4 +1,4 @@
-"""The sync cannot be wedged (issue 12): one statement over many products becomes bounded
+"""The sync cannot be wedged: one statement over many products becomes bounded
 work, a product that keeps failing is set aside while everything behind it flows."""
 
 from io import StringIO

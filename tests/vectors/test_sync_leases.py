@@ -1,4 +1,4 @@
-"""The sync holds no transaction while it fetches and embeds (issue 13): claimed work is
+"""The sync holds no transaction while it fetches and embeds: claimed work is
 leased, renewed while it runs, and taken over when a worker dies. Products without an image
 wait for their image to change instead of a timer."""
 

@@ -1,4 +1,4 @@
-"""sync_vectors as operators run it, in its own process (issue 12): a watch worker lives
+"""sync_vectors as operators run it, in its own process: a watch worker lives
 through PostgreSQL dropping its connection, SIGTERM stops a backlog within one batch, and
 commands that never touch Qdrant do not pay for importing its client."""
 

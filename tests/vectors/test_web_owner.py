@@ -1,4 +1,4 @@
-"""Embedded Qdrant owned by the web server (issue 15): `runserver` holds the store, delivers
+"""Embedded Qdrant owned by the web server: `runserver` holds the store, delivers
 the change log itself, and a `sync_vectors` started beside it says so in one line."""
 
 import subprocess

@@ -212,7 +212,7 @@ def test_a_large_import_refreshes_planner_statistics(
     assert (planner_row_estimate() == rows) is analyzed
 
 
-# --- Issue 11: no record stops the others; no source is misread ---------------------------
+# --- No record stops the others; no source is misread ---------------------------
 
 
 def test_one_huge_price_in_a_5000_row_feed_is_rejected_and_the_rest_saved(feed, run_import):

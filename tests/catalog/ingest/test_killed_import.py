@@ -1,5 +1,5 @@
 """A killed import leaves nothing behind: no reader process, no session, no store lock
-(issue 11: killing only the parent left the forked reader holding the parent's database
+(killing only the parent left the forked reader holding the parent's database
 socket, the session "idle in transaction" with the store's lock, and the next import of
 that store hung).
 

@@ -1,6 +1,6 @@
 """Real shops' ways, over real HTTP on 127.0.0.1: pages without headers, capped page sizes,
 plain permalinks, missing currency routes, records that are not one product at one price,
-and bad values among good ones (issue 11).
+and bad values among good ones.
 
 The fixture files are real WooCommerce answers (see fixtures/SOURCES.md); the variable
 products below are built to WooCommerce's Store API shape, since the published answers used

@@ -95,7 +95,7 @@ BAD = [
     ({"price": "NaN"}, "price", "must be a plain decimal number such as 19.90, not 'NaN'"),
     ({"price": True}, "price", "must be a number, not bool"),
     ({"price": "100000000"}, "price", "100000000 does not fit numeric(10,2) (max 99999999.99)"),
-    # Issue 11: each of these once raised decimal.InvalidOperation or passed as a price.
+    # Each of these once raised decimal.InvalidOperation or passed as a price.
     ({"price": "1e26"}, "price", "must be a plain decimal number such as 19.90, not '1e26'"),
     ({"price": "1e2"}, "price", "must be a plain decimal number such as 19.90, not '1e2'"),
     ({"price": 1e308}, "price", "must be a plain decimal number such as 19.90, not '1e+308'"),
@@ -140,7 +140,7 @@ BAD = [
         "'https://cdn.example/a b.jpg'",
     ),
     ({"image_url": "https://" + "a" * 2050}, "image_url", "is longer than 2048 characters"),
-    # Hosts a browser could not fetch from (issue 11: they passed, then broke the fetcher).
+    # Hosts a browser could not fetch from (they passed, then broke the fetcher).
     *(
         ({"image_url": url}, "image_url", f"{problem}: {url!r}")
         for url, problem in [
@@ -165,7 +165,7 @@ BAD = [
         "http://[2001:db8::1]:8080/a.jpg",
         "http://cdn_1.shop.example/a.jpg",
         "http://127.0.0.1:8000/demo/a.svg",
-        "http://2130706433/a.jpg",  # a browser's IPv4 number; issue 13 decides where it may go
+        "http://2130706433/a.jpg",  # a browser's IPv4 number; the fetcher decides if it may go
         "https://shop.example./a.jpg",
     ],
 )

@@ -11,7 +11,7 @@ view, sort by store, for information).
 
 Twice: with the change log drained, and with all N products waiting for the
 vector sync as one statement leaves them (one UPDATE of every product's price: the rows the
-triggers of migration 0006 write for it, N/1,000 rows of 1,000 ids, are written directly;
+change-log triggers write for it, N/1,000 rows of 1,000 ids, are written directly;
 updating a million rows for real would take minutes and double the table). The log is
 emptied again at the end. The last line is the figure for both states. Goals, in both: each
 of the first five views <= 50 ms and >= 10x faster than the default; page 2000 <= 150 ms.
@@ -69,7 +69,7 @@ def load(n: int) -> None:
             print(f"{n:,} products already loaded")
             return
         started = time.perf_counter()
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
         cursor.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'catalog_product' "
             "AND indexname LIKE 'catalog_prod\\_%'"
@@ -239,22 +239,22 @@ def set_pending(pending: bool) -> int:
     many products are then pending."""
     from django.db import connection
 
-    from catalog.models import ProductChange
+    from vectors.models import ProductChange
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_productchange")
+        cursor.execute("TRUNCATE vectors_productchange")
         if pending:
             cursor.execute(
-                """INSERT INTO catalog_productchange (kind, needs_embedding, product_ids)
-                   SELECT 'update', false, array_agg(id)
+                """INSERT INTO vectors_productchange (needs_embedding, product_ids)
+                   SELECT false, array_agg(id)
                    FROM (SELECT id, (row_number() OVER () - 1) / %s AS chunk
                          FROM catalog_product) numbered
                    GROUP BY chunk""",
                 [ProductChange.MAX_IDS],
             )
-        cursor.execute("VACUUM ANALYZE catalog_productchange")
+        cursor.execute("VACUUM ANALYZE vectors_productchange")
         cursor.execute(
-            "SELECT coalesce(sum(cardinality(product_ids)), 0) FROM catalog_productchange"
+            "SELECT coalesce(sum(cardinality(product_ids)), 0) FROM vectors_productchange"
         )
         return cursor.fetchone()[0]
 

@@ -252,7 +252,7 @@ def run(n: int, batch: int, tmp: Path) -> None:
 
     # (b) sync_vectors end to end.
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
         cursor.execute(
             """INSERT INTO catalog_product
                    (store_id, external_id, title, price, image_url, product_url)
@@ -268,9 +268,9 @@ def run(n: int, batch: int, tmp: Path) -> None:
     sync_seconds = time.perf_counter() - started
     sync_rate = n / sync_seconds
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM catalog_productchange")
+        cursor.execute("SELECT count(*) FROM vectors_productchange")
         assert cursor.fetchone()[0] == 0, "sync_vectors left work behind"
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
     server.shutdown()
     spent = embedder.seconds
     share = {stage: spent[stage] / sync_seconds for stage in ("fetch", "decode", "inference")}

@@ -204,7 +204,7 @@ def reset_tables() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
         cursor.execute("VACUUM ANALYZE catalog_product")
 
 

@@ -444,7 +444,7 @@ def main() -> None:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE catalog_product, catalog_productchange, catalog_store, "
+            "TRUNCATE catalog_product, vectors_productchange, catalog_store, "
             "vectors_duplicatelink, vectors_duplicategroup, vectors_duplicatecheck"
         )
     run_started = time.perf_counter()
@@ -526,7 +526,7 @@ def main() -> None:
         shutil.rmtree(WORK_DIR, ignore_errors=True)
         with connection.cursor() as cursor:
             cursor.execute(
-                "TRUNCATE catalog_product, catalog_productchange, catalog_store, "
+                "TRUNCATE catalog_product, vectors_productchange, catalog_store, "
                 "vectors_duplicatelink, vectors_duplicategroup, vectors_duplicatecheck"
             )
     commands = [s for s in steps if s.peak_rss_mb]

@@ -109,7 +109,7 @@ def prepare_products(n: int) -> list[tuple[str, str]]:
         have = cursor.fetchone()[0]
         if have != n:
             print(f"loading {n:,} products ...", flush=True)
-            cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+            cursor.execute("TRUNCATE catalog_product, vectors_productchange")
             cursor.execute(
                 """
                 INSERT INTO catalog_product

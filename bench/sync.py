@@ -75,7 +75,7 @@ def memory(n: int, tmp: Path) -> None:
     from ingest import generate
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
     feed = tmp / "feed.jsonl"
     generate(feed, n)
     manage_peak_rss_mb("import_products", str(feed), "--store", "bench", "--verbosity", "0")
@@ -96,7 +96,7 @@ def memory(n: int, tmp: Path) -> None:
         cursor.execute("UPDATE catalog_product SET price = price + 1")
     one = manage_peak_rss_mb("sync_vectors")
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
     print(f"{n:,} products, embedded Qdrant, hashing embedder")
     print(f"sync_vectors after {statements:,} UPDATEs of 1,000 products: peak RSS {many:.0f} MB")
     print(f"sync_vectors after one UPDATE of all {n:,}:         peak RSS {one:.0f} MB")
@@ -127,7 +127,7 @@ def run(n: int, batch_size: int, tmp: Path) -> None:
     from ingest import generate
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
     feed = tmp / "feed.jsonl"
     generate(feed, n)
     source = open_feed(str(feed))
@@ -194,7 +194,7 @@ def run(n: int, batch_size: int, tmp: Path) -> None:
         f"reconcile vs bare scroll {reconcile_seconds / bare_scroll:.2f}x (goal <= 2)"
     )
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE catalog_product, catalog_productchange")
+        cursor.execute("TRUNCATE catalog_product, vectors_productchange")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 import uuid
 
-from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -78,7 +77,7 @@ class Product(models.Model):
         ]
         constraints = [
             # external_id first: the same uniqueness, and the index also answers a lookup
-            # by external_id across stores (migration 0008).
+            # by external_id across stores.
             models.UniqueConstraint(
                 fields=["external_id", "store_id"], name="catalog_product_store_external_uniq"
             ),
@@ -111,63 +110,9 @@ class Product(models.Model):
         return f"{self.title} ({self.store_id}/{self.external_id})"
 
 
-class ProductChange(models.Model):
-    """Products written since the vector index last caught up, filled by database triggers.
-
-    One row per SQL statement, holding the ids it touched, at most MAX_IDS of them (a
-    statement that touches more logs several rows: migration 0006): an import batch of
-    2,000 new products logs two rows, not 2,000, which keeps the log nearly free for bulk
-    writes, and bounds what the sync claims and what the admin's status lookup reads. Only
-    changes that matter to the vector index are logged (image, title, description: the
-    embedding's inputs; price, store, creation time: the payload; see vectors/points.py),
-    inserts and deletes always. The triggers see every
-    write (save(), queryset update() and delete(), bulk imports, raw SQL), in the writer's
-    own transaction.
-    """
-
-    MAX_IDS = 1000  # the triggers' chunk (migration 0006)
-
-    class Kind(models.TextChoices):
-        INSERT = "insert"
-        UPDATE = "update"
-        DELETE = "delete"
-
-    kind = models.CharField(max_length=6, choices=Kind.choices)
-    # False when only payload fields (price, currency, store, created_at) changed.
-    needs_embedding = models.BooleanField()
-    product_ids = ArrayField(models.UUIDField())
-    changed_at = models.DateTimeField(db_default=Now())
-    # Set by the vector sync when it could not deliver these products (an image that would
-    # not load, say): it tries again after not_before, with a growing delay.
-    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
-    not_before = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True, default="", db_default="")
-    # Set when the sync gave up after repeated failures that were not an outage: no longer
-    # claimed, kept for an operator (admin status, reconcile_vectors, sync_vectors' summary;
-    # `sync_vectors --retry-set-aside` queues it again).
-    set_aside_at = models.DateTimeField(null=True, blank=True)
-    # Set while a sync worker works on the row outside any transaction (migration 0007): the
-    # worker's token, and until when the row is its own unless it renews the lease.
-    lease = models.UUIDField(null=True, blank=True)
-    leased_until = models.DateTimeField(null=True, blank=True)
-    # Which process holds the lease (host, pid and start time): a worker on the same host
-    # that sees the holder gone takes the rows at once instead of waiting out the lease.
-    leased_by = models.CharField(max_length=300, blank=True, default="", db_default="")
-
-    class Meta:
-        ordering = ["id"]
-        indexes = [
-            # "Is this product waiting for the vector sync?" for the admin's status column.
-            GinIndex(fields=["product_ids"], name="catalog_change_products_gin"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} of {len(self.product_ids)} product(s) at {self.changed_at}"
-
-
 class Store(models.Model):
-    """Each store and how many products it has, kept by database triggers (migration 0005)
-    on every insert, delete, store change and truncate of catalog_product.
+    """Each store and how many products it has, kept by database triggers (catalog's first
+    migration) on every insert, delete, store change and truncate of catalog_product.
 
     The admin reads its store filter's choices and its exact counts from this small table
     instead of counting a million products.

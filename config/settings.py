@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "axes",
     "corsheaders",
+    "pgtrigger",
     # django-ninja: the /api/ surface (vectors/api.py); listed for its OpenAPI page's assets.
     "ninja",
     "catalog",

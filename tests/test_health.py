@@ -104,8 +104,8 @@ def test_healthz_is_not_redirected_to_https(client, ensured_qdrant, settings):
 
 @pytest.mark.django_db
 def test_degraded_when_the_sync_lags_and_ok_once_it_caught_up(client, ensured_qdrant, settings):
-    from catalog.models import ProductChange
     from vectors.embedders import get_embedder
+    from vectors.models import ProductChange
     from vectors.sync import sync_pending
 
     product = _product()

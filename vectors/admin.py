@@ -27,10 +27,10 @@ from vectors.models import DuplicateGroup
 PANEL_SIZE = 8
 
 # NULL: nothing waiting (the sync delivered the product); 0: waiting; > 0: failed and retrying;
-# -1: set aside after repeated failures. The database function (migration 0006) asks the GIN
+# -1: set aside after repeated failures. The database function (vectors/change_log.py) asks the GIN
 # index on product_ids, and each log row it finds holds at most ProductChange.MAX_IDS ids to
 # re-check: the same cost per product whatever is pending.
-PENDING_ATTEMPTS = RawSQL("catalog_product_sync_status(catalog_product.id)", [])
+PENDING_ATTEMPTS = RawSQL("vectors_product_sync_status(catalog_product.id)", [])
 
 
 class ChangeListWithPoints(FastChangeList):
@@ -197,7 +197,7 @@ class ProductWithVectorsAdmin(ProductAdmin):
 
     @admin.action(description="Re-sync selected products to the vector index")
     def resync_vectors(self, request, queryset):
-        from vectors.sync import request_resync
+        from vectors.sync_queue import request_resync
 
         count = request_resync(product_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(

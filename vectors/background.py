@@ -22,7 +22,6 @@ from config.errors import first_line
 logger = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 2.0
-MAX_BACKOFF_SECONDS = 60.0
 
 _started = threading.Lock()
 _thread: threading.Thread | None = None
@@ -52,31 +51,27 @@ def start_embedded_sync() -> threading.Thread | None:
 
 
 def _loop() -> None:
-    from django.db import DatabaseError
-
     from vectors.client import get_qdrant_client
     from vectors.conf import qdrant_config
+    from vectors.drain import OUTAGES, DrainLoop
     from vectors.duplicates import check_queued_duplicates
     from vectors.embedders import get_embedder
-    from vectors.exceptions import StoreHeld, VectorStoreError
+    from vectors.exceptions import StoreHeld
     from vectors.sync import sync_pending
 
-    backoff = INTERVAL_SECONDS
-    last_error = None
     marked = None  # the client whose lock file says that this process syncs
-    while not stop.is_set():
-        pause = INTERVAL_SECONDS
+    last_error = None
+
+    def round_() -> None:
+        nonlocal marked, last_error
+        close_old_connections()
         try:
-            close_old_connections()
             client, config = get_qdrant_client(), qdrant_config()
             if client is not marked:
                 client.mark_owner(syncs=True)
                 marked = client
             report = sync_pending(
-                client=client,
-                config=config,
-                embedder=get_embedder(),
-                should_stop=stop.is_set,
+                client=client, config=config, embedder=get_embedder(), should_stop=stop.is_set
             )
             if report.products:
                 logger.info("embedded sync: %s", report.summary())
@@ -86,21 +81,28 @@ def _loop() -> None:
             )
             if grouped.checked:
                 logger.info("embedded sync: %s", grouped.summary())
-            backoff, last_error = INTERVAL_SECONDS, None
-        except (VectorStoreError, DatabaseError) as exc:
-            # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line
-            # when the reason changes, then a growing pause.
-            reason = first_line(exc)
-            if reason != last_error:
-                level = logging.INFO if isinstance(exc, StoreHeld) else logging.WARNING
-                logger.log(level, "embedded sync paused: %s", reason)
-                last_error = reason
-            pause = backoff
-            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
-        except Exception:
-            logger.exception("embedded sync failed; trying again")
-            pause = backoff
-            backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
+            last_error = None
         finally:
             connection.close()
-        stop.wait(pause)
+
+    def paused(exc: BaseException, pause: float) -> None:
+        # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line
+        # when the reason changes. Anything else is a bug in one round: logged whole.
+        nonlocal last_error
+        if not isinstance(exc, OUTAGES):
+            logger.error("embedded sync failed; trying again", exc_info=exc)
+            return
+        reason = first_line(exc)
+        if reason != last_error:
+            level = logging.INFO if isinstance(exc, StoreHeld) else logging.WARNING
+            logger.log(level, "embedded sync paused: %s", reason)
+            last_error = reason
+
+    DrainLoop(
+        round=round_,
+        interval=INTERVAL_SECONDS,
+        should_stop=stop.is_set,
+        wait=stop.wait,
+        on_pause=paused,
+        survive=(Exception,),
+    ).run()

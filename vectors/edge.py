@@ -560,17 +560,19 @@ class EdgeStore:
                 )
             )
         hnsw = stored.get("hnsw_config") or {}
-        optimizers = stored.get("optimizers") or {}
-        return models.CollectionInfo(
-            status=models.CollectionStatus.GREEN,
-            optimizer_status=models.OptimizersStatusOneOf.OK,
+        # Only what the shard reports or was created with. Edge has no collection status or
+        # optimizer state, and its optimizer settings are its own: those stay None rather
+        # than a server's values it never said (built without validation for that reason).
+        return models.CollectionInfo.model_construct(
+            status=None,
+            optimizer_status=None,
             indexed_vectors_count=info.indexed_vectors_count,
             points_count=info.points_count,
             segments_count=info.segments_count,
             payload_schema={
                 field: _index_info(index) for field, index in info.payload_schema.items()
             },
-            config=models.CollectionConfig(
+            config=models.CollectionConfig.model_construct(
                 params=models.CollectionParams(
                     vectors=models.VectorParams(
                         size=vector.get("size", 0),
@@ -579,21 +581,8 @@ class EdgeStore:
                     ),
                     on_disk_payload=stored.get("on_disk_payload", True),
                 ),
-                hnsw_config=models.HnswConfig(
-                    m=hnsw.get("m", HNSW_M),
-                    ef_construct=hnsw.get("ef_construct", HNSW_EF_CONSTRUCT),
-                    full_scan_threshold=hnsw.get("full_scan_threshold", FULL_SCAN_THRESHOLD_KB),
-                ),
-                optimizer_config=models.OptimizersConfig(
-                    # As the shard was created (None: Qdrant's defaults).
-                    deleted_threshold=optimizers.get("deleted_threshold") or 0.2,
-                    vacuum_min_vector_number=1000,
-                    default_segment_number=0,
-                    max_segment_size=optimizers.get("max_segment_size"),
-                    indexing_threshold=optimizers.get("indexing_threshold")
-                    or INDEXING_THRESHOLD_KB,
-                    flush_interval_sec=5,
-                ),
+                hnsw_config=models.HnswConfig.model_construct(**hnsw) if hnsw else None,
+                optimizer_config=None,
                 quantization_config=quantization,
                 metadata=self._metadata(self._dir(name)) or None,
             ),

@@ -34,11 +34,11 @@ import uuid
 
 from django.db import IntegrityError, connection, transaction
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from config.text import counted
 from vectors.client import GuardedClient
 from vectors.conf import Engine, QdrantConfig
-from vectors.models import FilledCollection
+from vectors.models import FilledCollection, ProductChange
 from vectors.points import PAYLOAD_INDEXES, PAYLOAD_VERSION
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ RESTORE_SLACK = datetime.timedelta(hours=1)
 _known_filled: set[str] = set()
 # The time through which a collection holds every change: the oldest change still queued.
 SYNCED_THROUGH_NOW = (
-    "SELECT least(clock_timestamp(), (SELECT min(changed_at) FROM catalog_productchange))"
+    "SELECT least(clock_timestamp(), (SELECT min(changed_at) FROM vectors_productchange))"
 )
 # The newest synced-through time this process knows for each generation.
 _synced_through: dict[str, datetime.datetime] = {}
@@ -198,8 +198,8 @@ WITH todo AS (
     SELECT id, (row_number() OVER (ORDER BY id) - 1) / %(step)s AS chunk
     FROM catalog_product WHERE updated_at >= %(since)s
 )
-INSERT INTO catalog_productchange (kind, needs_embedding, product_ids)
-SELECT %(kind)s, true, array_agg(id ORDER BY id) FROM todo GROUP BY chunk
+INSERT INTO vectors_productchange (needs_embedding, product_ids)
+SELECT true, array_agg(id ORDER BY id) FROM todo GROUP BY chunk
 RETURNING cardinality(product_ids)
 """
 
@@ -208,7 +208,7 @@ def _queue_changed_since(since: datetime.datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             QUEUE_CHANGED_SINCE,
-            {"step": ProductChange.MAX_IDS, "kind": ProductChange.Kind.UPDATE, "since": since},
+            {"step": ProductChange.MAX_IDS, "since": since},
         )
         return sum(row[0] for row in cursor.fetchall())
 
@@ -244,7 +244,7 @@ def _products_with_points(needs_image: bool) -> int:
 
 
 def _queued() -> int:
-    from vectors.sync import pending_count
+    from vectors.sync_queue import pending_count
 
     return pending_count()
 
@@ -254,15 +254,15 @@ def _queued() -> int:
 # beyond it, never held in this process.
 QUEUE_UNQUEUED = """
 WITH logged AS (
-    SELECT DISTINCT unnest(product_ids) AS id FROM catalog_productchange
+    SELECT DISTINCT unnest(product_ids) AS id FROM vectors_productchange
 ),
 todo AS (
     SELECT p.id, (row_number() OVER (ORDER BY p.id) - 1) / %(step)s AS chunk
     FROM catalog_product p
     WHERE NOT EXISTS (SELECT 1 FROM logged WHERE logged.id = p.id)
 )
-INSERT INTO catalog_productchange (kind, needs_embedding, product_ids)
-SELECT %(kind)s, %(embed)s, array_agg(id ORDER BY id) FROM todo GROUP BY chunk
+INSERT INTO vectors_productchange (needs_embedding, product_ids)
+SELECT %(embed)s, array_agg(id ORDER BY id) FROM todo GROUP BY chunk
 RETURNING cardinality(product_ids)
 """
 
@@ -274,6 +274,6 @@ def _queue_unqueued_products(*, embed: bool) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             QUEUE_UNQUEUED,
-            {"step": ProductChange.MAX_IDS, "kind": ProductChange.Kind.UPDATE, "embed": embed},
+            {"step": ProductChange.MAX_IDS, "embed": embed},
         )
         return sum(row[0] for row in cursor.fetchall())

@@ -66,7 +66,7 @@ LOG_ROWS_READ = 10_000
 # sync (not one waiting out a retry delay, nor one set aside).
 PRODUCTS_SQL = "(SELECT coalesce(sum(product_count), 0)::bigint FROM catalog_store)"
 OLDEST_DUE_SQL = """(
-    SELECT extract(epoch FROM now() - changed_at) FROM catalog_productchange
+    SELECT extract(epoch FROM now() - changed_at) FROM vectors_productchange
     WHERE set_aside_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1
 )"""
 
@@ -79,7 +79,7 @@ SELECT
     head.log_rows
 FROM (
     SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint AS queued, count(*) AS log_rows
-    FROM (SELECT product_ids FROM catalog_productchange ORDER BY id LIMIT %s) AS log
+    FROM (SELECT product_ids FROM vectors_productchange ORDER BY id LIMIT %s) AS log
 ) AS head
 """  # noqa: S608 - constants only
 

@@ -41,11 +41,11 @@ STATE = f"""
 SELECT
     {PRODUCTS_SQL},
     {OLDEST_DUE_SQL},
-    (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM catalog_productchange
+    (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM vectors_productchange
       WHERE set_aside_at IS NULL),
-    (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM catalog_productchange
+    (SELECT coalesce(sum(cardinality(product_ids)), 0)::bigint FROM vectors_productchange
       WHERE set_aside_at IS NOT NULL),
-    (SELECT count(*) FROM catalog_productchange WHERE set_aside_at IS NULL
+    (SELECT count(*) FROM vectors_productchange WHERE set_aside_at IS NULL
       AND attempts > 0),
     coalesce((SELECT delivered FROM vectors_synctotals WHERE id = 1), 0),
     coalesce((SELECT failed FROM vectors_synctotals WHERE id = 1), 0),

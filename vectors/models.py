@@ -1,5 +1,66 @@
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.db.models.functions import Now
+
+from catalog.models import Product
+from vectors import change_log
+
+
+class ProductChange(models.Model):
+    """Products written since the vector index last caught up: the sync's work queue, filled
+    by database triggers (vectors/change_log.py) and drained by vectors/sync.py.
+
+    One row per SQL statement, holding the ids it touched, at most MAX_IDS of them: an import
+    batch of 2,000 new products logs two rows, not 2,000, which keeps the log nearly free for
+    bulk writes, and bounds what the sync claims and what the admin's status lookup reads.
+    The triggers see every write (save(), queryset update() and delete(), bulk imports, raw
+    SQL), in the writer's own transaction.
+    """
+
+    MAX_IDS = change_log.MAX_IDS
+
+    # False when only payload columns (price, currency, store, created_at) changed.
+    needs_embedding = models.BooleanField()
+    product_ids = ArrayField(models.UUIDField())
+    # When the statement was logged: the sync's lag (/healthz) and how far a restored
+    # collection must be caught up (vectors/fill.py).
+    changed_at = models.DateTimeField(db_default=Now())
+    # Set by the vector sync when it could not deliver these products (an image that would
+    # not load, say): it tries again after not_before, with a growing delay.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    not_before = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="", db_default="")
+    # Set when the sync gave up after repeated failures that were not an outage: no longer
+    # claimed, kept for an operator (admin status, reconcile_vectors, sync_vectors' summary;
+    # `sync_vectors --retry-set-aside` queues it again).
+    set_aside_at = models.DateTimeField(null=True, blank=True)
+    # Set while a sync worker works on the row outside any transaction: the worker's token,
+    # and until when the row is its own unless it renews the lease.
+    lease = models.UUIDField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    # Which process holds the lease (host, pid and start time): a worker on the same host
+    # that sees the holder gone takes the rows at once instead of waiting out the lease.
+    leased_by = models.CharField(max_length=300, blank=True, default="", db_default="")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # "Is this product waiting for the vector sync?" for the admin's status column.
+            GinIndex(fields=["product_ids"], name="vectors_change_products_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{len(self.product_ids)} product(s) at {self.changed_at}"
+
+
+class WatchedProduct(Product):
+    """The product table as the change log's triggers see it. A proxy, so that the triggers,
+    which are the vector index's business, are declared and migrated in this app."""
+
+    class Meta:
+        proxy = True
+        triggers = change_log.TRIGGERS
 
 
 class FilledCollection(models.Model):

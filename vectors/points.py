@@ -4,8 +4,7 @@ Point id = the product's UUID; vector = the embedding of EMBEDDING_COLUMNS (the 
 text for the offline stand-in); payload = PAYLOAD, each field from product columns, in the
 form Qdrant filters on, with its payload index. The sync writes `payload_of(row)`, reconcile
 compares points with `payload_of(row)`, the collection builds its indexes from PAYLOAD, and
-the change-log triggers (catalog migration 0006) watch exactly these columns:
-tests/vectors/test_points.py fails when they drift apart.
+and the change-log triggers (vectors/change_log.py) watch exactly these columns.
 """
 
 from __future__ import annotations

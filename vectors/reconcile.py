@@ -18,8 +18,8 @@ from django.db import connection
 
 from vectors.client import GuardedClient, models
 from vectors.embedders import Embedder, needs_image
+from vectors.point_writer import write_products
 from vectors.points import PAYLOAD_COLUMNS, payload_of
-from vectors.sync import write_products
 
 SAMPLE = 10
 

@@ -29,8 +29,9 @@ from vectors.conf import QdrantConfig
 from vectors.embedders import Embedder
 from vectors.exceptions import AliasAlreadySwapped, VectorStoreError
 from vectors.fill import mark_filled
+from vectors.point_writer import SyncReport, write_products
 from vectors.reconcile import reconcile
-from vectors.sync import SyncReport, request_resync, write_products
+from vectors.sync_queue import request_resync
 
 # Django's auto_now uses the application's clock, the trigger PostgreSQL's: allow for skew.
 CLOCK_MARGIN = timedelta(minutes=1)

@@ -54,7 +54,7 @@ class ProductAdmin(admin.ModelAdmin):
     # serves. (date_hierarchy is left out: it lists the dates present with a DISTINCT over
     # every matching row.)
     list_filter = [StoreFilter, CurrencyFilter, "created_at"]
-    # Each sortable column has an index that serves it (migration 0004); sorting a million
+    # Each sortable column has an index that serves it (catalog/models.py); sorting a million
     # free-text titles would not, and search is how titles are found.
     sortable_by = ["store_id", "price_with_currency", "created_at"]
     search_fields = ["title", "=external_id"]

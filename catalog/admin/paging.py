@@ -5,7 +5,7 @@
   prints "about N"; deep pages
   first find their 50 ids through the index alone, then fetch just those rows.
 - `StoreFilter` and `known_product_count`: stores, and exact counts for the whole catalog or
-  one store, from the small catalog_store table that triggers keep (migration 0005).
+  one store, from the small catalog_store table that triggers keep (catalog.Store).
 - `DistinctValuesFilter`: filter choices by a loose index scan (a recursive query that jumps
   from one distinct value to the next in the index), not a DISTINCT over every product.
 - `FastChangeList`: the rows' links, with the list's filters, without a URL reverse or

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email.utils
 import json
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 
 from catalog.exceptions import FetchError
+from config.backoff import Backoff
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,7 @@ class PoliteClient:
         self._last_request = time.monotonic()
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.policy.max_backoff, self.policy.backoff * 2 ** (attempt - 1))
-        return delay * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+        return Backoff(self.policy.backoff, self.policy.max_backoff, jitter=True).delay(attempt)
 
     def get_json(self, url: str, params: dict[str, Any] | None = None) -> tuple[Any, httpx.Headers]:
         text, headers = self.get_text(url, params)

@@ -1,9 +1,9 @@
 import pytest
 from django.urls import reverse
 
-from catalog.models import ProductChange
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
+from vectors.models import ProductChange
 from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db

@@ -18,7 +18,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from tests.helpers import closed_port
 from tests.vectors.test_sync_worker import manage, worker_env
 from tests.vectors.test_web_owner import answers, product, similar_titles, wait_until
@@ -27,7 +27,9 @@ from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import StoreDiskFull
-from vectors.sync import pending_count, sync_pending
+from vectors.models import ProductChange
+from vectors.sync import sync_pending
+from vectors.sync_queue import pending_count
 
 MB = 1024 * 1024
 

@@ -170,6 +170,17 @@ def edge_store(tmp_path, settings):
     return get_qdrant_client()
 
 
+def test_collection_info_reports_only_what_edge_knows(edge_store, tmp_path):
+    collection_ensure(client=edge_store, config=qdrant_config())
+    info = edge_store.get_collection("products")
+    # No status or optimizer state: Edge has none, and a made-up "green" would be a guess.
+    assert (info.status, info.optimizer_status, info.config.optimizer_config) == (None,) * 3
+    params = info.config.params.vectors
+    assert (params.size, params.distance, info.points_count) == (768, models.Distance.COSINE, 0)
+    (created,) = (tmp_path / "qdrant").rglob("edge_config.json")
+    assert info.config.hnsw_config.m == json.loads(created.read_text())["hnsw_config"]["m"]
+
+
 def test_collections_are_directories_and_aliases_one_file(edge_store, tmp_path):
     root = tmp_path / "qdrant"
     make_collection(edge_store, "products_v1", size=4)

@@ -53,7 +53,7 @@ def test_verifies_an_existing_collection_through_any_alias(qdrant):
 
 def test_accepts_a_plain_physical_collection(qdrant):
     make_collection(qdrant, "products")
-    assert "Verified collection 'products' in embedded" in ensure()
+    assert f"Verified collection 'products' in {qdrant.config.label} (" in ensure()
 
 
 @pytest.mark.parametrize(

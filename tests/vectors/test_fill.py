@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.db import connection
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from tests.helpers import run_manage
 from tests.vectors.test_sync_worker import worker_env
 from tests.vectors.test_web_owner import product
@@ -18,7 +18,7 @@ from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
 from vectors.conf import Engine, qdrant_config
 from vectors.embedders import get_embedder
-from vectors.models import FilledCollection
+from vectors.models import FilledCollection, ProductChange
 from vectors.points import PRODUCT_FIELDS, embedder_input, price_key
 from vectors.reconcile import reconcile
 from vectors.reindex import reindex
@@ -294,7 +294,6 @@ def test_the_synced_through_time_never_moves_back(qdrant, config, make_product):
     sync(qdrant, config)
     before = FilledCollection.objects.get().synced_through
     ProductChange.objects.create(
-        kind="update",
         needs_embedding=False,
         product_ids=[product.pk],
         changed_at=before - timedelta(minutes=5),

@@ -4,9 +4,9 @@ import pytest
 from django.core.management import call_command
 from prometheus_client.parser import text_string_to_metric_families
 
-from catalog.models import ProductChange
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
+from vectors.models import ProductChange
 from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from vectors.collection import PAYLOAD_INDEXES as COLLECTION_INDEXES
+from vectors.models import ProductChange
 from vectors.points import (
     EMBEDDING_COLUMNS,
     PAYLOAD,

@@ -4,10 +4,10 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog.models import ProductChange
 from vectors.client import models
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
+from vectors.models import ProductChange
 from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db

@@ -5,12 +5,14 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
+from vectors.models import ProductChange
 from vectors.points import price_key
-from vectors.sync import pending_count, sync_pending
+from vectors.sync import sync_pending
+from vectors.sync_queue import pending_count
 
 pytestmark = pytest.mark.django_db
 

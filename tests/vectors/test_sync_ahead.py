@@ -5,11 +5,12 @@ import os
 
 import pytest
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from vectors.collection import collection_ensure
 from vectors.conf import Engine
 from vectors.embedders import get_embedder
 from vectors.exceptions import VectorStoreUnavailable
+from vectors.models import ProductChange
 from vectors.preparer import PreparerFailed
 from vectors.sync import sync_pending
 

@@ -7,18 +7,15 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
+from vectors import point_writer
 from vectors import sync as sync_module
 from vectors.admin import PENDING_ATTEMPTS
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
-from vectors.sync import (
-    MAX_ATTEMPTS,
-    pending_count,
-    retry_set_aside,
-    set_aside_count,
-    sync_pending,
-)
+from vectors.models import ProductChange
+from vectors.sync import sync_pending
+from vectors.sync_queue import MAX_ATTEMPTS, pending_count, retry_set_aside, set_aside_count
 
 pytestmark = pytest.mark.django_db
 
@@ -72,11 +69,11 @@ def test_one_statement_over_5000_products_is_logged_and_delivered_in_bounded_pie
 
 
 def test_a_row_bigger_than_the_batch_is_split_and_the_rest_put_back(qdrant, config, collection):
-    # A row written before migration 0006 (or by hand) may hold any number of ids.
+    # A row written by an earlier version (or by hand) may hold any number of ids.
     insert_products_in_one_statement(300)
     ids = list(Product.objects.values_list("pk", flat=True))
     ProductChange.objects.all().delete()
-    ProductChange.objects.create(kind="insert", needs_embedding=True, product_ids=ids)
+    ProductChange.objects.create(needs_embedding=True, product_ids=ids)
 
     first = sync_module.sync_batch(
         client=qdrant, config=config, embedder=get_embedder(), batch_size=100
@@ -91,7 +88,7 @@ def test_a_row_bigger_than_the_batch_is_split_and_the_rest_put_back(qdrant, conf
 @pytest.fixture
 def poisoned(monkeypatch):
     """Make delivering one chosen product raise, as a bug or an undeliverable row would."""
-    real = sync_module.payload_of
+    real = point_writer.payload_of
     bad = set()
 
     def payload_of(row):
@@ -99,7 +96,7 @@ def poisoned(monkeypatch):
             raise RuntimeError("cannot build this payload")
         return real(row)
 
-    monkeypatch.setattr(sync_module, "payload_of", payload_of)
+    monkeypatch.setattr(point_writer, "payload_of", payload_of)
     return bad
 
 

@@ -16,15 +16,17 @@ from django.db import connection
 from django.utils import timezone
 from PIL import Image
 
-from catalog.models import Product, ProductChange
+from catalog.models import Product
 from config.processes import this_process
 from tests.helpers import PROJECT_DIR, LoopbackHTTPServer
 from tests.vectors.onnx_models import build_vision_model
 from vectors import sync as sync_module
+from vectors import sync_queue
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
 from vectors.embedders.fetch import FetchLimits
 from vectors.embedders.siglip import FashionSiglipEmbedder
+from vectors.models import ProductChange
 from vectors.sync import sync_pending
 
 
@@ -121,7 +123,7 @@ def test_a_dead_workers_batch_is_taken_over_when_its_lease_runs_out(qdrant, conf
     product = new_product()
     dead = uuid.uuid4()
     # A worker on another host claims the batch, then dies: nothing here can tell.
-    claims = sync_module._claim(256, dead, "another-host:4242:1")
+    claims = sync_queue.claim(256, dead, "another-host:4242:1")
     assert [c.product_ids for c in claims] == [[product.pk]]
     assert sync_pending(client=qdrant, config=config, embedder=get_embedder()).products == 0
 
@@ -149,7 +151,7 @@ def test_a_lease_of_an_ended_process_of_this_host_is_taken_over_at_once(qdrant, 
     """A sync killed mid-batch and started again: no waiting out its own dead lease."""
     collection_ensure(client=qdrant, config=config)
     product = new_product()
-    sync_module._claim(256, uuid.uuid4(), ended_process())
+    sync_queue.claim(256, uuid.uuid4(), ended_process())
     report = sync_pending(client=qdrant, config=config, embedder=get_embedder())
     assert report.embedded == 1
     assert not ProductChange.objects.exists()
@@ -160,7 +162,7 @@ def test_a_lease_of_an_ended_process_of_this_host_is_taken_over_at_once(qdrant, 
 def test_a_lease_of_a_live_process_or_of_a_reused_pid(qdrant, config):
     collection_ensure(client=qdrant, config=config)
     new_product()
-    sync_module._claim(256, uuid.uuid4(), this_process())  # alive: its lease stands
+    sync_queue.claim(256, uuid.uuid4(), this_process())  # alive: its lease stands
     assert sync_pending(client=qdrant, config=config, embedder=get_embedder()).products == 0
 
     # The same pid, started at another time: the process that took the lease is gone.

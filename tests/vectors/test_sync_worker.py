@@ -13,7 +13,7 @@ from django.db import connection
 
 from catalog.models import Product
 from tests.helpers import PROJECT_DIR, manage_env
-from vectors.sync import pending_count
+from vectors.sync_queue import pending_count
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

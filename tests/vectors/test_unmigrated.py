@@ -31,6 +31,6 @@ def test_a_sync_on_an_unmigrated_database_says_to_migrate(half_migrated):
     result = run_manage("sync_vectors", env=half_migrated)
     assert result.returncode == 1
     assert result.stderr == (
-        'Database not migrated (relation "vectors_filledcollection" does not exist): '
+        'Database not migrated (relation "vectors_productchange" does not exist): '
         "run manage.py migrate\n"
     )

@@ -7,7 +7,7 @@ from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
 from vectors.exceptions import CollectionNotFound, VectorStoreError
 from vectors.reconcile import ReconcileReport, reconcile
-from vectors.sync import set_aside_notice
+from vectors.sync_queue import set_aside_notice
 
 
 class Command(BaseCommand):

@@ -2,7 +2,6 @@ import signal
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import InterfaceError, OperationalError, connections
 
 from config.errors import first_line
 from config.progress import Progress
@@ -10,6 +9,7 @@ from config.text import counted
 from vectors.client import get_qdrant_client
 from vectors.collection import LEGACY_STORE_NOTICE, unindexed_backlog
 from vectors.conf import Engine, qdrant_config
+from vectors.drain import PAUSES, DrainLoop
 from vectors.duplicates import CHECKS_INLINE_MAX, check_queued_duplicates, pending_checks
 from vectors.embedders import get_embedder
 from vectors.exceptions import (
@@ -20,20 +20,12 @@ from vectors.exceptions import (
     VectorStoreError,
     VectorStoreUnavailable,
 )
+from vectors.point_writer import SyncReport
 from vectors.preparer import PreparerFailed
-from vectors.sync import (
-    AHEAD_MIN_BATCHES,
-    INDEX_EVERY,
-    MAX_ATTEMPTS,
-    SyncReport,
-    pending_count,
-    retry_set_aside,
-    set_aside_notice,
-    sync_pending,
-)
+from vectors.sync import AHEAD_MIN_BATCHES, INDEX_EVERY, sync_pending
+from vectors.sync_queue import MAX_ATTEMPTS, pending_count, retry_set_aside, set_aside_notice
 
 RETRIES = 5
-MAX_BACKOFF = 60.0
 
 
 class Command(BaseCommand):
@@ -240,7 +232,7 @@ class Command(BaseCommand):
                     raise CommandError(
                         f"{exc} The changes stay queued; run sync_vectors again later."
                     ) from exc
-                delay = min(MAX_BACKOFF, 2 ** (attempt - 1))
+                delay = PAUSES.delay(attempt)
                 self.stderr.write(f"{exc}; retrying in {delay:.0f}s")
                 time.sleep(delay)
             except VectorStoreError as exc:
@@ -252,49 +244,51 @@ class Command(BaseCommand):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _watch(self, config, embedder, options) -> None:
-        """Deliver changes as they come, for months: Qdrant or PostgreSQL going away (a
-        restart, an outage) is waited out with a growing pause and one line each time."""
-        backoff = 1.0
+        """Deliver changes as they come, for months (vectors/drain.py): an outage is waited
+        out with a growing pause and one line each time."""
         written_since_optimize = False
+
+        def round_() -> None:
+            nonlocal written_since_optimize
+            report = sync_pending(
+                client=get_qdrant_client(),
+                config=config,
+                embedder=embedder,
+                batch_size=options["batch_size"],
+                should_stop=lambda: self.stopping,
+                index_every=0 if options["no_optimize"] else INDEX_EVERY,
+                ahead=pending_count() >= AHEAD_MIN_BATCHES * options["batch_size"],
+            )
+            if report.products:
+                self.stdout.write(report.summary())
+                self.stdout.flush()
+                self._report_failures(report, fatal=False)
+            if not options["no_duplicates"]:
+                self._group(config, verbose=True, max_batches=4)
+                written_since_optimize = True
+            elif written_since_optimize and not options["no_optimize"]:
+                # Caught up: index what was written, while nothing waits.
+                self._optimize(config, verbose=True)
+                self.stdout.flush()
+                written_since_optimize = False
+
+        def paused(exc: BaseException, pause: float) -> None:
+            reason = (
+                str(exc)
+                if isinstance(exc, VectorStoreError)
+                else (f"Database unavailable: {first_line(exc)}")
+            )
+            self.stderr.write(f"{reason}; retrying in {pause:.0f}s")
+
         self.stdout.write(f"Watching the product change log (every {options['interval']}s).")
         self.stdout.flush()
-        while not self.stopping:
-            try:
-                report = sync_pending(
-                    client=get_qdrant_client(),
-                    config=config,
-                    embedder=embedder,
-                    batch_size=options["batch_size"],
-                    should_stop=lambda: self.stopping,
-                    index_every=0 if options["no_optimize"] else INDEX_EVERY,
-                    ahead=pending_count() >= AHEAD_MIN_BATCHES * options["batch_size"],
-                )
-                backoff = 1.0
-                if report.products:
-                    self.stdout.write(report.summary())
-                    self.stdout.flush()
-                    self._report_failures(report, fatal=False)
-                if not options["no_duplicates"]:
-                    self._group(config, verbose=True, max_batches=4)
-                    written_since_optimize = True
-                elif written_since_optimize and not options["no_optimize"]:
-                    # Caught up: index what was written, while nothing waits.
-                    self._optimize(config, verbose=True)
-                    self.stdout.flush()
-                    written_since_optimize = False
-                self._sleep(options["interval"])
-            except (VectorStoreError, OperationalError, InterfaceError) as exc:
-                # The changes wait in PostgreSQL; try again, less and less often.
-                if isinstance(exc, VectorStoreError):
-                    self.stderr.write(f"{exc}; retrying in {backoff:.0f}s")
-                else:
-                    self.stderr.write(
-                        f"Database unavailable: {first_line(exc)}; retrying in {backoff:.0f}s"
-                    )
-                    # A connection the server dropped is unusable: open a new one next time.
-                    connections.close_all()
-                self._sleep(backoff)
-                backoff = min(MAX_BACKOFF, backoff * 2)
+        DrainLoop(
+            round=round_,
+            interval=options["interval"],
+            should_stop=lambda: self.stopping,
+            wait=self._sleep,
+            on_pause=paused,
+        ).run()
         self.stdout.write("Stopped.")
 
     def _sleep(self, seconds: float) -> None:

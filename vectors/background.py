@@ -30,7 +30,8 @@ stop = threading.Event()
 
 def start_embedded_sync() -> threading.Thread | None:
     """Start the loop once per process, if Qdrant is embedded (Qdrant Edge on a path).
-    Called from config/wsgi.py; a bad setting is left for the system checks to report."""
+    Called by vectors/web_process.py (from config/wsgi.py and config/asgi.py); a bad setting
+    is left for the system checks to report."""
     global _thread
     from django.core.exceptions import ImproperlyConfigured
 

@@ -327,9 +327,10 @@ class GuardedClient:
 
 
 class GuardedAsyncClient(GuardedClient):
-    """The same methods, awaitable: for async code (an ASGI view, an async worker). The
-    project's WSGI app and commands use the sync client; this is for whoever serves or
-    consumes similar products from an event loop (config/asgi.py). With a server it wraps
+    """The same methods, awaitable: for async code (an async view or worker). Nothing in
+    the project awaits it yet (every view and command is synchronous and uses the sync
+    client); it is kept for code that serves similar products from an event loop, as the
+    product's first plan asks. With a server it wraps
     AsyncQdrantClient; with an embedded store, which allows one client per path, it runs
     the shared sync client's calls in a worker thread."""
 

@@ -31,17 +31,17 @@ from vectors.conf import QdrantConfig
 logger = logging.getLogger(__name__)
 
 # Each embedder's threshold. The hashing stand-in's, chosen on a test catalog with known
-# groups (bench/duplicates.py: WooCommerce's sample products relisted by four shops; its
-# colour variants merge below 0.83). FashionSigLIP's cannot be measured here (no weights):
-# a starting point, to calibrate on a shop's own data as the README says.
+# groups (bench/duplicates.py; figures in bench/RESULTS.md): the highest precision that still
+# groups re-encoded photos. FashionSigLIP's cannot be measured here (no weights): a starting
+# point, to calibrate on a shop's own data as the README says.
 DEFAULT_THRESHOLDS = {"hashing": 0.85, "fashion-siglip": 0.95}
 # Neighbours one product's query may link it to: a product sold by more shops than this
 # still forms one group, through its duplicates' own links.
 MAX_LINKS = 32
 # Products one group may hold. A threshold too low for a catalog chains everything into one
 # group, which would collapse every search into a result or two: a chain that reaches this
-# size is left ungrouped instead, and the report says how many were (bench/million.py's
-# word-soup stand-in catalog, at 0.85, chained 200,000 products into 6 groups).
+# size is left ungrouped instead, and the report says how many were (bench/RESULTS.md: a
+# stand-in catalog once chained nearly everything into a handful of groups).
 MAX_GROUP = 500
 # Products checked in one transaction.
 CHECK_BATCH = 256

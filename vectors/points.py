@@ -66,7 +66,7 @@ PAYLOAD = (
     PayloadField("currency", ("currency",), _same),
     PayloadField("price_key", ("price", "currency"), price_key, models.PayloadSchemaType.FLOAT),
     # Indexed for filters, but no similarity search filters on it: without its payload-aware
-    # HNSW links a 200k-point segment builds in 18-29 % less time (engine alone, 3 builds each).
+    # HNSW links a segment builds faster (bench/RESULTS.md).
     PayloadField(
         "created_at",
         ("created_at",),

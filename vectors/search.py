@@ -126,10 +126,9 @@ def _price_range(currency: str, low: Decimal | None, high: Decimal | None) -> mo
 
 # Range filters that keep at most this share of a segment's points walk the graph with ACORN
 # (neighbours' neighbours too), where a plain walk would lose the pieces the filter cuts the
-# graph into. At a million points (bench/million.py's kept store), ACORN at 10 % cost the
-# price band twice its p95 for no recall: a +-15 % band keeps ~18 % of the points, and
-# Qdrant builds payload-aware links for the price index. Smaller sets (under the shard's full-scan
-# threshold, ~3 % of a 200k segment) are scored exactly; 1 % is left for larger segments
+# graph into. A wider ACORN cost the price band's searches time for no recall at a million
+# points (bench/RESULTS.md): Qdrant builds payload-aware links for the price index. Smaller
+# sets (under the shard's full-scan threshold) are scored exactly; 1 % is left for larger segments
 # (a server's), where a very narrow range would otherwise cut the graph.
 ACORN_MAX_SELECTIVITY = 0.01
 RESCORE_OVERSAMPLING = 2.0

@@ -99,7 +99,7 @@ def start_web_process(application=None) -> None:
     # What start-up loaded (Django, the URLconf's modules, CLDR's currency data, the API's
     # schemas) stays for the process's life: moved out of the collector's sight, so that its
     # full collections, a few seconds into serving, no longer walk it all while a request
-    # waits (bench/serve.py saw one request take 150-200 ms for it).
+    # waits (bench/RESULTS.md).
     gc.freeze()
     from vectors.background import start_embedded_sync
 

@@ -1,11 +1,12 @@
 """A stand-in for the Qdrant server's REST API, on real HTTP over 127.0.0.1.
 
-No Qdrant server can run on the test machines (no Docker, no binary), and embedded local mode
+No Qdrant server can run on the test machines (no Docker, no binary), and qdrant-client's
+local mode (the in-memory engine that stands in for a server's API in the other tests)
 ignores what only a server keeps: payload indexes, on-disk payload, shards, quantization.
 This stand-in speaks the few endpoints that collection setup uses, stores what it is sent and
 records every request, so the server code path is exercised through qdrant-client's real
 HTTP client. It is a mock of the server and nothing more: behaviour that matters is still
-checked end to end against local mode.
+checked end to end on Qdrant Edge and the in-memory engine.
 """
 
 from __future__ import annotations

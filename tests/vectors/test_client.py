@@ -27,7 +27,8 @@ def test_changing_the_settings_gives_a_new_client(qdrant, settings):
 
 
 def test_embedded_writes_from_many_threads_all_land(tmp_path, settings):
-    # On disk, local mode loses points and raises SystemError under unserialised threads.
+    # Writes from many threads are serialised by the client (Qdrant Edge's shards are
+    # opened lazily and its alias map is shared): none may be lost.
     settings.QDRANT = {"PATH": str(tmp_path / "q")}
     qdrant = get_qdrant_client()
     make_collection(qdrant, "products", size=4)

@@ -27,8 +27,7 @@ def open_tower(path: Path, outputs: Sequence[str], *, providers, threads: int = 
     if threads:
         options.intra_op_num_threads = threads
     # ONNX Runtime's threads spin for a while after each run, waiting for the next: in a web
-    # process that burns the cores the search after the model needs (bench/search.py: the
-    # non-model part of a words search took twice a similar-products search's).
+    # process that burns the cores the search after the model needs (bench/RESULTS.md).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(
         str(path), sess_options=options, providers=list(providers)

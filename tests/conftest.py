@@ -1,30 +1,12 @@
-import itertools
-from decimal import Decimal
-
 import pytest
 
-from catalog.models import Product
-
-_external_ids = itertools.count(1)
+from tests.factories import ProductFactory
 
 
 @pytest.fixture
 def make_product(db):
-    """Save a valid product; keyword arguments override any field."""
-
-    def make(**fields) -> Product:
-        values = {
-            "store_id": "shop-a",
-            "external_id": f"sku-{next(_external_ids)}",
-            "title": "Linen shirt",
-            "price": Decimal("49.90"),
-            "currency": "EUR",
-            "image_url": "https://shop-a.example/img/shirt.jpg",
-            "product_url": "https://shop-a.example/p/shirt",
-        } | fields
-        return Product.objects.create(**values)
-
-    return make
+    """Save a valid product; keyword arguments override any field (tests/factories.py)."""
+    return ProductFactory.create
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

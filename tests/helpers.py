@@ -1,10 +1,14 @@
 """Small helpers shared by tests that run the project as a user would."""
 
 import os
+import selectors
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -84,3 +88,103 @@ class LoopbackHTTPServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+# --- Processes as an operator runs them, and the servers they start ---------------------
+
+WORKER = "sync-worker-test"  # the worker's application_name, to find its sessions
+
+
+def worker_env(settings, tmp_path) -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    return manage_env(
+        {
+            "DJANGO_DEBUG": "1",
+            "QDRANT_PATH": str(tmp_path / "qdrant"),
+            "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}"
+            f"/{db['NAME']}?application_name={WORKER}",
+        }
+    )
+
+
+def manage(*args: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
+
+
+class Lines:
+    """Lines from a child's stdout and stderr, waited for with a deadline (never a hang)."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(process.stdout, selectors.EVENT_READ, "out")
+        self.selector.register(process.stderr, selectors.EVENT_READ, "err")
+        self.seen: list[tuple[str, str]] = []
+
+    def wait_for(self, text: str, seconds: float = 30) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for key, _ in self.selector.select(timeout=0.2):
+                line = key.fileobj.readline()
+                if line:
+                    self.seen.append((key.data, line))
+                    if text in line:
+                        return line
+        raise AssertionError(f"no line with {text!r} in {seconds}s; saw {self.seen}")
+
+
+GUNICORN = [sys.executable, "-m", "gunicorn", "config.wsgi"]
+
+
+def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    # Its request log is not read: discarded, so that it can never fill a pipe and block.
+    return subprocess.Popen(
+        command,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def similar_titles(base: str, product_id, seconds: float = 30) -> list[str]:
+    """What the API answers once the product is indexed (409 until then)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{base}/api/products/{product_id}/similar", timeout=5)
+        if answer.status_code == 200:
+            return [item["title"] for item in answer.json()["results"]]
+        assert answer.status_code == 409, answer.text
+        time.sleep(0.3)
+    raise AssertionError(f"product {product_id} was not indexed in {seconds}s")
+
+
+def answers(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=5)
+    except httpx.TransportError:
+        return False
+    return True
+
+
+def wait_until(predicate, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.3)

@@ -9,9 +9,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
-from tests.helpers import PROJECT_DIR, closed_port
-from tests.vectors.test_sync_worker import worker_env
-from tests.vectors.test_web_owner import answers, wait_until
+from tests.helpers import PROJECT_DIR, answers, closed_port, wait_until, worker_env
 
 LOGIN = "/admin/login/?next=/admin/"
 

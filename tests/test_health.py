@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.db.models.functions import Now
 
+from tests.factories import ProductFactory
 from tests.helpers import closed_port
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
@@ -146,12 +147,4 @@ def test_degraded_when_points_are_missing_beyond_the_queue(client, ensured_qdran
 
 
 def _product(k: int = 0):
-    from catalog.models import Product
-
-    return Product.objects.create(
-        store_id="s",
-        external_id=f"e{k}",
-        title=f"Linen shirt {k}",
-        price="10.00",
-        product_url=f"https://s.example/{k}",
-    )
+    return ProductFactory(title=f"Linen shirt {k}", image_url="")

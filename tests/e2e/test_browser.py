@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from catalog.models import Product
+from tests.factories import ProductFactory
 from tests.helpers import PROJECT_DIR
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -212,14 +213,10 @@ def test_staff_search_by_a_photo_through_the_model(live_server, page, settings, 
         with LoopbackHTTPServer(Photos) as server:
             for colour in ("red", "blue"):
                 for kind in ("dress", "coat"):
-                    Product.objects.create(
-                        store_id="shop-a",
-                        external_id=f"{colour}-{kind}",
+                    ProductFactory(
                         title=f"{colour.title()} {kind}",
                         price="50.00",
-                        currency="EUR",
                         image_url=f"{server.base}/{colour}.png",
-                        product_url=f"https://shop-a.example/{colour}-{kind}",
                     )
             quiet = {"stdout": StringIO(), "stderr": StringIO()}
             call_command("ensure_qdrant_collection", **quiet)

@@ -93,3 +93,28 @@ def colour_catalog(siglip, qdrant, config, make_product, colour_images):
     report = sync_pending(client=qdrant, config=config, embedder=get_embedder())
     assert report.embedded == 4, report.failed
     return colour_images
+
+
+# The four-product catalog that similar-products and words-search tests share.
+@pytest.fixture
+def catalog(qdrant, config, make_product):
+    collection_ensure(client=qdrant, config=config)
+    items = {
+        "shirt": make_product(
+            title="Blue linen shirt", description="Linen shirt, blue", price="40.00"
+        ),
+        "shirt2": make_product(
+            title="White linen shirt",
+            description="Linen shirt, white",
+            price="60.00",
+            store_id="shop-b",
+        ),
+        "shirt3": make_product(
+            title="Linen shirt with pocket", description="Linen shirt", price="90.00"
+        ),
+        "boots": make_product(
+            title="Leather boots", description="Brown leather boots", price="120.00"
+        ),
+    }
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    return items

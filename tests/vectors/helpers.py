@@ -1,4 +1,7 @@
+from catalog.models import Product
+from tests.factories import ProductFactory
 from vectors.client import models
+from vectors.points import price_key
 
 
 def make_collection(client, name: str, *, size: int = 768, distance: str = "Cosine") -> None:
@@ -28,20 +31,38 @@ def create_alias(client, alias: str, collection: str) -> None:
     )
 
 
-def create_shirts(count: int) -> None:
-    """`count` products of one shop in one statement, enough to pass the embedded engine's
-    indexing threshold (a few thousand 768-d vectors); titles vary so that vectors do."""
-    from catalog.models import Product
-
-    Product.objects.bulk_create(
-        Product(
-            store_id="shop-a",
-            external_id=f"sku-{k}",
-            title=f"Linen shirt no. {k} in colour {k % 97}",
-            price=10 + k % 200,
-            currency="EUR",
-            image_url=f"https://shop-a.example/img/{k}.jpg",
-            product_url=f"https://shop-a.example/p/{k}",
-        )
-        for k in range(count)
+def watched_product(external_id: str, title: str) -> Product:
+    """A product without an image, in the store "w" that the process tests watch."""
+    return ProductFactory(
+        store_id="w",
+        external_id=external_id,
+        title=title,
+        price="10.00",
+        image_url="",
+        product_url=f"https://w.example/{external_id}",
     )
+
+
+def points(qdrant, collection) -> dict[str, dict]:
+    records, offset = {}, None
+    while True:
+        page, offset = qdrant.scroll(
+            collection_name=collection, limit=100, offset=offset, with_payload=True
+        )
+        records |= {str(p.id): p.payload for p in page}
+        if offset is None:
+            return records
+
+
+def expected_points() -> dict[str, dict]:
+    return {
+        str(p.pk): {
+            "product_id": str(p.pk),
+            "store_id": p.store_id,
+            "price": float(p.price),
+            "currency": p.currency,
+            "price_key": price_key(p.price, p.currency),
+            "created_at": p.created_at.isoformat(),
+        }
+        for p in Product.objects.all()
+    }

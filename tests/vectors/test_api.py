@@ -9,10 +9,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.helpers import closed_port
-from tests.vectors.test_sync_worker import worker_env
-from tests.vectors.test_web_owner import answers, wait_until
-from tests.vectors.test_web_serving import start, stop
+from tests.helpers import answers, closed_port, start, stop, wait_until, worker_env
 from vectors.collection import collection_ensure
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Product
-from tests.vectors.test_sync import expected_points, points
+from tests.vectors.helpers import expected_points, points
 from vectors.client import get_qdrant_client, reset_qdrant_clients
 from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config

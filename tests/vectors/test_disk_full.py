@@ -19,10 +19,18 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from catalog.models import Product
-from tests.helpers import closed_port
-from tests.vectors.test_sync_worker import manage, worker_env
-from tests.vectors.test_web_owner import answers, product, similar_titles, wait_until
-from tests.vectors.test_web_serving import GUNICORN, start, stop
+from tests.helpers import (
+    GUNICORN,
+    answers,
+    closed_port,
+    manage,
+    similar_titles,
+    start,
+    stop,
+    wait_until,
+    worker_env,
+)
+from tests.vectors.helpers import watched_product
 from vectors.client import get_qdrant_client
 from vectors.conf import qdrant_config
 from vectors.embedders import get_embedder
@@ -183,8 +191,8 @@ def test_a_full_disk_stops_the_sync_in_one_line_and_nothing_is_lost(settings, sm
 def test_the_web_process_keeps_serving_while_its_disk_is_full(settings, small_disk):
     env = worker_env(settings, small_disk) | {"QDRANT_MIN_FREE_MB": "64"}
     assert run("ensure_qdrant_collection", env=env)[0] == 0
-    shirt = product("a", "Blue linen shirt")
-    product("b", "Leather boots")
+    shirt = watched_product("a", "Blue linen shirt")
+    watched_product("b", "Leather boots")
     port = closed_port()
     server = start([*GUNICORN, "--bind", f"127.0.0.1:{port}"], env)
     base = f"http://127.0.0.1:{port}"
@@ -193,7 +201,7 @@ def test_the_web_process_keeps_serving_while_its_disk_is_full(settings, small_di
         assert similar_titles(base, shirt.pk) == ["Leather boots"]
 
         fill(small_disk, leave_mb=40)
-        scarf = product("c", "Wool scarf")
+        scarf = watched_product("c", "Wool scarf")
         time.sleep(5)  # the server's sync loop tries, and stops short of writing
         assert httpx.get(f"{base}/api/products/{scarf.pk}/similar").status_code == 409
         assert similar_titles(base, shirt.pk) == ["Leather boots"]  # searches go on

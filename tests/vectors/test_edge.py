@@ -10,7 +10,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.vectors.helpers import create_alias, create_shirts, make_collection
+from tests.factories import create_products
+from tests.vectors.helpers import create_alias, make_collection
 from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
 from vectors.conf import qdrant_config
@@ -271,7 +272,7 @@ def test_sync_builds_the_index_as_it_goes(edge_store, monkeypatch):
 
     monkeypatch.setattr(sync_vectors, "INDEX_EVERY", 7_000)  # above the indexing threshold
     collection_ensure(client=edge_store, config=qdrant_config())
-    create_shirts(8_000)
+    create_products(8_000)
     err, out = StringIO(), StringIO()
     call_command("sync_vectors", "--batch-size", "500", stdout=out, stderr=err)
     notes = re.findall(

@@ -10,9 +10,8 @@ import pytest
 from django.db import connection
 
 from catalog.models import Product
-from tests.helpers import run_manage
-from tests.vectors.test_sync_worker import worker_env
-from tests.vectors.test_web_owner import product
+from tests.helpers import run_manage, worker_env
+from tests.vectors.helpers import watched_product
 from vectors import fill
 from vectors.client import get_qdrant_client, models
 from vectors.collection import collection_ensure
@@ -176,7 +175,7 @@ def test_a_new_store_under_a_known_catalog_fills_itself_with_no_command_typed(se
     import finds every product unchanged, yet the new store ends with all of them."""
     env = worker_env(settings, tmp_path)
     for k in range(30):
-        product(f"p{k}", f"Wool coat number {k}")
+        watched_product(f"p{k}", f"Wool coat number {k}")
     for command in ("ensure_qdrant_collection", "sync_vectors"):
         assert run_manage(command, env=env).returncode == 0
     assert not ProductChange.objects.exists()

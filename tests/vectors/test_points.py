@@ -8,13 +8,14 @@ import pytest
 from django.db import connection
 
 from catalog.models import Product
-from vectors.collection import PAYLOAD_INDEXES as COLLECTION_INDEXES
+from vectors.client import get_qdrant_client
+from vectors.collection import collection_ensure
+from vectors.conf import qdrant_config
 from vectors.models import ProductChange
 from vectors.points import (
     EMBEDDING_COLUMNS,
     PAYLOAD,
     PAYLOAD_COLUMNS,
-    PAYLOAD_INDEXES,
     PRICE_SPAN,
     price_key,
 )
@@ -53,9 +54,17 @@ def test_the_triggers_watch_exactly_the_columns_a_point_is_built_from(make_produ
     assert watched == (set(PAYLOAD_COLUMNS) | set(EMBEDDING_COLUMNS)) - {"id"}
 
 
-def test_the_collection_indexes_every_payload_field_as_defined():
-    assert COLLECTION_INDEXES is PAYLOAD_INDEXES
-    assert list(PAYLOAD_INDEXES) == [field.name for field in PAYLOAD if field.index is not None]
+def test_a_new_collection_indexes_every_payload_field_as_defined(tmp_path, settings):
+    """On Qdrant Edge, which keeps payload indexes (the in-memory stand-in keeps none)."""
+    settings.QDRANT = {"PATH": str(tmp_path / "qdrant")}
+    client = get_qdrant_client()
+    collection_ensure(client=client, config=qdrant_config())
+    schema = client.get_collection("products").payload_schema
+    wanted = {field.name: field.index for field in PAYLOAD if field.index is not None}
+    assert set(schema) == set(wanted)
+    for name, index in wanted.items():
+        kind = getattr(index, "type", index)  # a schema type, or params that name one
+        assert schema[name].data_type.value == getattr(kind, "value", kind), name
 
 
 def test_each_currency_keeps_its_prices_on_its_own_stretch_of_the_price_key():

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from catalog.models import Product
-from tests.vectors.test_sync import expected_points, points
+from tests.vectors.helpers import expected_points, points
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure, collection_inspect, resolve_collection
 from vectors.conf import qdrant_config

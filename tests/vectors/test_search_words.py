@@ -4,7 +4,6 @@ search works offline; an embedder that cannot embed words is a 409."""
 
 import pytest
 
-from tests.vectors.test_similar import catalog  # noqa: F401 - the shared four-product catalog
 from vectors.embedders import reset_embedder
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +13,7 @@ def titles(answer) -> list[str]:
     return [item["title"] for item in answer.json()["results"]]
 
 
-def test_words_find_the_products_that_have_them(client, catalog):  # noqa: F811
+def test_words_find_the_products_that_have_them(client, catalog):
     answer = client.get("/api/search", {"q": "leather boots"})
     assert answer.status_code == 200
     assert titles(answer)[0] == "Leather boots"
@@ -32,7 +31,7 @@ def test_words_find_the_products_that_have_them(client, catalog):  # noqa: F811
     }
 
 
-def test_the_filters_are_those_of_similar_products(client, catalog):  # noqa: F811
+def test_the_filters_are_those_of_similar_products(client, catalog):
     in_store = client.get("/api/search", {"q": "linen shirt", "store_id": "shop-b"})
     assert titles(in_store) == ["White linen shirt"]
     in_range = client.get(
@@ -55,20 +54,20 @@ def test_the_filters_are_those_of_similar_products(client, catalog):  # noqa: F8
     ],
     ids=["missing", "empty", "blank", "no-words", "too-long", "range-without-currency", "limit"],
 )
-def test_bad_queries_are_400_naming_the_parameter(client, catalog, params, field):  # noqa: F811
+def test_bad_queries_are_400_naming_the_parameter(client, catalog, params, field):
     answer = client.get("/api/search", params)
     assert answer.status_code == 400
     assert list(answer.json()["fields"]) == [field]
 
 
-def test_a_query_longer_than_the_model_takes_is_cut_and_says_so(client, catalog):  # noqa: F811
+def test_a_query_longer_than_the_model_takes_is_cut_and_says_so(client, catalog):
     words = " ".join(["boots"] + [f"word{k}" for k in range(80)])
     answer = client.get("/api/search", {"q": words})
     assert answer.status_code == 200
     assert answer.json()["truncated"] is True
 
 
-def test_an_embedder_that_cannot_embed_words_is_a_409(client, catalog, monkeypatch):  # noqa: F811
+def test_an_embedder_that_cannot_embed_words_is_a_409(client, catalog, monkeypatch):
     from vectors.embedders.hashing import HashingTextEmbedder
 
     reset_embedder()

@@ -2,36 +2,11 @@ import pytest
 
 from catalog.models import Product
 from tests.helpers import closed_port
-from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
 from vectors.search import ProductNotIndexed, similar_products
 from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def catalog(qdrant, config, make_product):
-    collection_ensure(client=qdrant, config=config)
-    items = {
-        "shirt": make_product(
-            title="Blue linen shirt", description="Linen shirt, blue", price="40.00"
-        ),
-        "shirt2": make_product(
-            title="White linen shirt",
-            description="Linen shirt, white",
-            price="60.00",
-            store_id="shop-b",
-        ),
-        "shirt3": make_product(
-            title="Linen shirt with pocket", description="Linen shirt", price="90.00"
-        ),
-        "boots": make_product(
-            title="Leather boots", description="Brown leather boots", price="120.00"
-        ),
-    }
-    sync_pending(client=qdrant, config=config, embedder=get_embedder())
-    return items
 
 
 def titles(results):

@@ -6,11 +6,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Product
+from tests.factories import ProductFactory
+from tests.vectors.helpers import expected_points, points
 from vectors.client import get_qdrant_client
 from vectors.collection import collection_ensure
 from vectors.embedders import get_embedder
 from vectors.models import ProductChange
-from vectors.points import price_key
 from vectors.sync import sync_pending
 from vectors.sync_queue import pending_count
 
@@ -44,31 +45,6 @@ def embedder(collection):
 
 def sync(qdrant, config, embedder):
     return sync_pending(client=qdrant, config=config, embedder=embedder)
-
-
-def points(qdrant, collection) -> dict[str, dict]:
-    records, offset = {}, None
-    while True:
-        page, offset = qdrant.scroll(
-            collection_name=collection, limit=100, offset=offset, with_payload=True
-        )
-        records |= {str(p.id): p.payload for p in page}
-        if offset is None:
-            return records
-
-
-def expected_points() -> dict[str, dict]:
-    return {
-        str(p.pk): {
-            "product_id": str(p.pk),
-            "store_id": p.store_id,
-            "price": float(p.price),
-            "currency": p.currency,
-            "price_key": price_key(p.price, p.currency),
-            "created_at": p.created_at.isoformat(),
-        }
-        for p in Product.objects.all()
-    }
 
 
 def test_sync_delivers_new_products_with_their_payload(qdrant, config, embedder, make_product):
@@ -263,13 +239,7 @@ def test_watch_mode_delivers_changes_as_they_come_and_stops_on_sigterm(tmp_path,
     )
     try:
         assert worker.stdout.readline().startswith("Watching the product change log")
-        Product.objects.create(
-            store_id="s",
-            external_id="w1",
-            title="Watched shirt",
-            price="1.00",
-            product_url="https://s.example/w1",
-        )
+        ProductFactory(title="Watched shirt", image_url="")
         line = worker.stdout.readline()  # blocks until the worker has delivered it
         assert line.startswith("Synced 1 product: 1 embedded")
         assert pending_count() == 0

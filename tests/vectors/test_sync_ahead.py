@@ -6,6 +6,7 @@ import os
 import pytest
 
 from catalog.models import Product
+from tests.factories import create_products
 from vectors.collection import collection_ensure
 from vectors.conf import Engine
 from vectors.embedders import get_embedder
@@ -14,7 +15,6 @@ from vectors.models import ProductChange
 from vectors.preparer import PreparerFailed
 from vectors.sync import sync_pending
 
-from .helpers import create_shirts
 from .test_sync import expected_points, points
 
 # The preparing process reads what the test wrote: committed data, not a test transaction.
@@ -195,7 +195,7 @@ def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(
     holding them would hold the store's lock, and the reopening would fail as "in use"."""
     if qdrant.engine is not Engine.EDGE:
         pytest.skip("only the embedded engine builds its index in the sync")
-    create_shirts(8_000)
+    create_products(8_000)
     qdrant.count(collection)  # the store is open when the preparing process is forked
     built = []
     report = sync_ahead(

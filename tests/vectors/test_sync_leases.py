@@ -18,6 +18,7 @@ from PIL import Image
 
 from catalog.models import Product
 from config.processes import this_process
+from tests.factories import ProductFactory
 from tests.helpers import PROJECT_DIR, LoopbackHTTPServer
 from tests.vectors.onnx_models import build_vision_model
 from vectors import sync as sync_module
@@ -70,16 +71,7 @@ def siglip(tmp_path):
 
 
 def new_product(**fields) -> Product:
-    return Product.objects.create(
-        **{
-            "store_id": "s",
-            "external_id": str(uuid.uuid4()),
-            "title": "Coat",
-            "price": "10.00",
-            "product_url": "https://s.example/p",
-        }
-        | fields
-    )
+    return ProductFactory(**{"title": "Coat", "image_url": ""} | fields)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,8 +3,8 @@ Edge): detected, explained in one line, and rebuilt from PostgreSQL by reindex_v
 
 import pytest
 
-from tests.helpers import run_manage
-from tests.vectors.test_sync_worker import worker_env
+from tests.factories import ProductFactory
+from tests.helpers import run_manage, worker_env
 from vectors.client import QdrantClient, models
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,17 +31,9 @@ def old_store(tmp_path):
 
 
 def test_an_old_local_mode_store_is_explained_and_rebuilt(settings, tmp_path, old_store):
-    from catalog.models import Product
 
     env = worker_env(settings, tmp_path)
-    for n in range(3):
-        Product.objects.create(
-            store_id="u",
-            external_id=f"u{n}",
-            title=f"Old shirt {n}",
-            price="5.00",
-            product_url=f"https://u.example/{n}",
-        )
+    ProductFactory.create_batch(3, title="Old shirt", image_url="")
 
     synced = run_manage("sync_vectors", env=env)
     assert synced.returncode == 1

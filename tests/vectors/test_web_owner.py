@@ -3,53 +3,22 @@ the change log itself, and a `sync_vectors` started beside it says so in one lin
 
 import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 from catalog.models import Product
-from tests.helpers import PROJECT_DIR, closed_port
-from tests.vectors.test_sync_worker import manage, worker_env
+from tests.helpers import (
+    PROJECT_DIR,
+    answers,
+    closed_port,
+    manage,
+    similar_titles,
+    wait_until,
+    worker_env,
+)
+from tests.vectors.helpers import watched_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def product(external_id: str, title: str) -> Product:
-    return Product.objects.create(
-        store_id="w",
-        external_id=external_id,
-        title=title,
-        price="10.00",
-        product_url=f"https://w.example/{external_id}",
-    )
-
-
-def similar_titles(base: str, product_id, seconds: float = 30) -> list[str]:
-    """What the API answers once the product is indexed (409 until then)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        answer = httpx.get(f"{base}/api/products/{product_id}/similar", timeout=5)
-        if answer.status_code == 200:
-            return [item["title"] for item in answer.json()["results"]]
-        assert answer.status_code == 409, answer.text
-        time.sleep(0.3)
-    raise AssertionError(f"product {product_id} was not indexed in {seconds}s")
-
-
-def answers(url: str) -> bool:
-    try:
-        httpx.get(url, timeout=5)
-    except httpx.TransportError:
-        return False
-    return True
-
-
-def wait_until(predicate, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.3)
 
 
 def test_the_web_server_owns_the_store_and_delivers_edits(settings, tmp_path):
@@ -67,13 +36,13 @@ def test_the_web_server_owns_the_store_and_delivers_edits(settings, tmp_path):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{base}/healthz"))
-        shirt = product("a", "Blue linen shirt")
-        boots = product("b", "Leather boots")
+        shirt = watched_product("a", "Blue linen shirt")
+        boots = watched_product("b", "Leather boots")
         assert similar_titles(base, shirt.pk) == ["Leather boots"]
 
         # An edit (as the admin saves it) reaches search with the server still running.
         Product.objects.filter(pk=boots.pk).update(title="Blue linen shirt, short sleeves")
-        scarf = product("c", "Wool scarf")
+        scarf = watched_product("c", "Wool scarf")
         wait_until(lambda: len(similar_titles(base, scarf.pk)) == 2)
         assert similar_titles(base, shirt.pk)[0] == "Blue linen shirt, short sleeves"
 

@@ -13,33 +13,22 @@ import pytest
 from django.db import connection
 
 from config.processes import parent_of
-from tests.helpers import PROJECT_DIR, closed_port
-from tests.vectors.test_sync_worker import WORKER, manage, worker_env
-from tests.vectors.test_web_owner import answers, product, similar_titles, wait_until
+from tests.helpers import (
+    GUNICORN,
+    PROJECT_DIR,
+    WORKER,
+    answers,
+    closed_port,
+    manage,
+    similar_titles,
+    start,
+    stop,
+    wait_until,
+    worker_env,
+)
+from tests.vectors.helpers import watched_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-GUNICORN = [sys.executable, "-m", "gunicorn", "config.wsgi"]
-
-
-def start(command: list[str], env: dict[str, str]) -> subprocess.Popen:
-    # Its request log is not read: discarded, so that it can never fill a pipe and block.
-    return subprocess.Popen(
-        command,
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def sessions_of_the_server() -> int:
@@ -54,7 +43,7 @@ def sessions_of_the_server() -> int:
 def test_many_clients_at_once_get_answers_from_a_bounded_pool(settings, tmp_path, server):
     env = worker_env(settings, tmp_path) | {"DATABASE_POOL_MAX_SIZE": "4"}
     assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
-    products = [product(f"p{k}", f"Shirt number {k} in blue") for k in range(20)]
+    products = [watched_product(f"p{k}", f"Shirt number {k} in blue") for k in range(20)]
     port = closed_port()
     if server == "gunicorn":
         command = [*GUNICORN, "--bind", f"127.0.0.1:{port}", "--threads", "8"]
@@ -219,7 +208,7 @@ def test_a_reload_replaces_the_worker_without_stopping_the_server(settings, tmp_
     of refusing, which would make the master stop the whole server."""
     env = worker_env(settings, tmp_path)
     assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
-    products = [product(f"p{k}", f"Dress number {k} in red") for k in range(3)]
+    products = [watched_product(f"p{k}", f"Dress number {k} in red") for k in range(3)]
     port = closed_port()
     server = start([*GUNICORN, "--bind", f"127.0.0.1:{port}"], env)
     base = f"http://127.0.0.1:{port}"
@@ -249,7 +238,7 @@ def test_a_search_counts_the_time_it_queued_for_a_web_thread(settings, tmp_path)
 
     env = worker_env(settings, tmp_path) | {"API_RATE_LIMIT": ""}
     assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
-    products = [product(f"q{k}", f"Shirt number {k} in blue") for k in range(3)]
+    products = [watched_product(f"q{k}", f"Shirt number {k} in blue") for k in range(3)]
     port = closed_port()
     process = start([*GUNICORN, "--bind", f"127.0.0.1:{port}", "--threads", "1"], env)
     base = f"http://127.0.0.1:{port}"

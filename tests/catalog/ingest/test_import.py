@@ -8,6 +8,7 @@ from django.urls import reverse
 from catalog.ingest import service
 from catalog.models import Product
 from tests.catalog.ingest.conftest import product
+from tests.factories import ProductFactory
 from vectors.models import ProductChange
 
 pytestmark = pytest.mark.django_db
@@ -359,7 +360,7 @@ def test_an_imported_product_saves_unchanged_through_the_admin(feed, run_import,
 def test_the_admin_refuses_what_the_import_refuses(feed, run_import, admin_client, url):
     result = run_import(feed([product(1, product_url=url)]))
     assert "1 rejected" in result.out
-    saved = Product.objects.create(**product(2, store_id="shop-a"))
+    saved = ProductFactory(store_id="shop-a", external_id="sku-2")
     form = {"store_id": "shop-a", "external_id": "sku-2", "title": "T", "description": "",
             "price": "1.00", "currency": "EUR", "image_url": "", "product_url": url}  # fmt: skip
     response = admin_client.post(reverse("admin:catalog_product_change", args=[saved.pk]), form)

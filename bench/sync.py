@@ -71,6 +71,8 @@ def memory(n: int, tmp: Path) -> None:
     """One statement over N products vs N/1,000 statements: sync_vectors' peak RSS."""
     from django.db import connection
 
+    from vectors.models import ProductChange
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from ingest import generate
 
@@ -85,12 +87,13 @@ def memory(n: int, tmp: Path) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM catalog_product ORDER BY id")
         ids = [row[0] for row in cursor.fetchall()]
-        for start in range(0, n, 1000):
+        step = ProductChange.MAX_IDS  # statements of one log row each
+        for start in range(0, n, step):
             cursor.execute(
                 "UPDATE catalog_product SET price = price + 1 WHERE id = ANY(%s)",
-                [ids[start : start + 1000]],
+                [ids[start : start + step]],
             )
-    statements = n // 1000
+    statements = n // step
     many = manage_peak_rss_mb("sync_vectors")
     with connection.cursor() as cursor:
         cursor.execute("UPDATE catalog_product SET price = price + 1")

@@ -129,6 +129,10 @@ DATABASE_POOL = (
     if env.bool("DATABASE_POOL", default=True)
     else None
 )
+# django-pgtrigger (the change log's triggers, vectors/change_log.py): its migrations only.
+# Its schema editor, for altering columns that a trigger's condition names (ours have none),
+# would load the database backend in every process at start, command or not.
+PGTRIGGER_SCHEMA_EDITOR = False
 
 # ------------------------------------------------------------------------------
 # Qdrant (parsed and validated by vectors.conf; bad values become vectors.E0xx checks)

@@ -129,7 +129,8 @@ def _as_list(conditions: Any) -> list[Any] | None:
 
 
 def edge_filter(query_filter: models.Filter | None) -> edge.Filter | None:
-    """A qdrant-client Filter as an Edge Filter (the conditions this project builds)."""
+    """A qdrant-client Filter as an Edge Filter: only the conditions this project builds
+    (values, float ranges, ids, nested filters); anything else is a clear "not supported"."""
     if query_filter is None:
         return None
     if query_filter.min_should is not None:
@@ -151,10 +152,6 @@ def _condition(condition: Any) -> Any:
         return edge_filter(condition)
     if isinstance(condition, models.HasIdCondition):
         return edge.HasIdCondition({_in_id(i) for i in condition.has_id})
-    if isinstance(condition, models.IsEmptyCondition):
-        return edge.IsEmptyCondition(condition.is_empty.key)
-    if isinstance(condition, models.IsNullCondition):
-        return edge.IsNullCondition(condition.is_null.key)
     if isinstance(condition, models.FieldCondition):
         return _field_condition(condition)
     raise unsupported(f"the filter condition {type(condition).__name__}")
@@ -165,24 +162,7 @@ def _field_condition(condition: models.FieldCondition) -> edge.FieldCondition:
     if match is not None:
         if isinstance(match, models.MatchValue):
             return edge.FieldCondition(key=condition.key, match=edge.MatchValue(match.value))
-        if isinstance(match, models.MatchAny):
-            return edge.FieldCondition(key=condition.key, match=edge.MatchAny(list(match.any)))
-        if isinstance(match, models.MatchExcept):
-            return edge.FieldCondition(
-                key=condition.key, match=edge.MatchExcept(list(match.except_))
-            )
         raise unsupported(f"the match {type(match).__name__}")
-    if isinstance(bounds, models.DatetimeRange):
-
-        def iso(value: Any) -> str | None:
-            return None if value is None else getattr(value, "isoformat", lambda: value)()
-
-        return edge.FieldCondition(
-            key=condition.key,
-            range=edge.RangeDateTime(
-                gte=iso(bounds.gte), gt=iso(bounds.gt), lte=iso(bounds.lte), lt=iso(bounds.lt)
-            ),
-        )
     if isinstance(bounds, models.Range):
         return edge.FieldCondition(
             key=condition.key,
@@ -767,13 +747,16 @@ class EdgeStore:
     ) -> list[models.QueryResponse]:
         """Every request in one call: Edge runs a batch over its search threads at once."""
         shard = self._shard(collection_name)
+        params: dict[int, Any] = {}  # a batch's requests usually share one SearchParams
         batch = [
             edge.QueryRequest(
                 limit=request.limit or 10,
                 offset=request.offset,
                 query=_edge_query(request.query),
                 filter=edge_filter(request.filter),
-                params=_search_params(request.params),
+                params=params[id(request.params)]
+                if id(request.params) in params
+                else params.setdefault(id(request.params), _search_params(request.params)),
                 with_payload=bool(request.with_payload),
                 with_vector=bool(request.with_vector),
                 score_threshold=request.score_threshold,

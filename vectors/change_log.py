@@ -40,7 +40,10 @@ def log_updates(*, table: str = LOG_TABLE) -> str:
     def row(alias: str, columns) -> str:
         return "(" + ", ".join(f"{alias}.{column}" for column in columns) + ")"
 
-    return f"""
+    # An UPDATE of the primary key itself: the old id is gone, the new one is new.
+    gone = "SELECT id FROM old_rows o WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id)"
+    new = "SELECT id FROM new_rows n WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.id = n.id)"
+    changed = f"""
     INSERT INTO {table} (needs_embedding, product_ids)
     SELECT embedding_inputs_changed, array_agg(id ORDER BY position)
     FROM (
@@ -57,24 +60,8 @@ def log_updates(*, table: str = LOG_TABLE) -> str:
         ) changed
     ) numbered
     GROUP BY embedding_inputs_changed, chunk
-    ORDER BY min(position);
-    -- An UPDATE of the primary key itself: the old id is gone, the new one is new.
-    {
-        log_ids(
-            "SELECT id FROM old_rows o WHERE NOT EXISTS "
-            "(SELECT 1 FROM new_rows n WHERE n.id = o.id)",
-            "false",
-            table=table,
-        )
-    }
-    {
-        log_ids(
-            "SELECT id FROM new_rows n WHERE NOT EXISTS "
-            "(SELECT 1 FROM old_rows o WHERE o.id = n.id)",
-            "true",
-            table=table,
-        )
-    }"""  # noqa: S608
+    ORDER BY min(position);"""  # noqa: S608 - built from constants
+    return changed + log_ids(gone, "false", table=table) + log_ids(new, "true", table=table)
 
 
 class ChangeLogTrigger(pgtrigger.Trigger):

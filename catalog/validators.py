@@ -16,11 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.deconstruct import deconstructible
 
-# Only links a browser follows as a page: a `javascript:` or `data:` URL must never
-# reach an admin link or an <img> tag.
-ALLOWED_URL_SCHEMES = ("http", "https")
-
-# http(s), an authority, then anything but spaces and control characters. Regexes, because
+# http(s) only (a `javascript:` or `data:` URL must never reach an admin link or an <img>
+# tag), an authority, then anything but spaces and control characters. Regexes, because
 # urllib's urlsplit costs more than the rest of an imported record's validation together.
 HTTP_URL = re.compile(
     r"(?i:https?)://(?P<authority>[^\s/?#\x00-\x1f\x7f]+)(?:[/?#][^\s\x00-\x1f\x7f]*)?"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from config.errors import first_line
 
@@ -54,10 +54,10 @@ def start_embedded_sync() -> threading.Thread | None:
 def _loop() -> None:
     from vectors.client import get_qdrant_client
     from vectors.conf import qdrant_config
-    from vectors.drain import OUTAGES, DrainLoop
+    from vectors.drain import DrainLoop
     from vectors.duplicates import check_queued_duplicates
     from vectors.embedders import get_embedder
-    from vectors.exceptions import StoreHeld
+    from vectors.exceptions import StoreHeld, VectorStoreError
     from vectors.sync import sync_pending
 
     marked = None  # the client whose lock file says that this process syncs
@@ -90,7 +90,7 @@ def _loop() -> None:
         # A sync_vectors holding the store for a moment, PostgreSQL restarting: one line
         # when the reason changes. Anything else is a bug in one round: logged whole.
         nonlocal last_error
-        if not isinstance(exc, OUTAGES):
+        if not isinstance(exc, VectorStoreError | DatabaseError):
             logger.error("embedded sync failed; trying again", exc_info=exc)
             return
         reason = first_line(exc)

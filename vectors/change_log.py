@@ -65,7 +65,8 @@ def log_updates(*, table: str = LOG_TABLE) -> str:
 
 
 class ChangeLogTrigger(pgtrigger.Trigger):
-    """A statement-level AFTER trigger whose body `body()` builds when it is compiled."""
+    """A statement-level AFTER trigger whose body, `body(table)` logging into `table`, is
+    built when it is compiled."""
 
     level = pgtrigger.Statement
     when = pgtrigger.After
@@ -75,7 +76,7 @@ class ChangeLogTrigger(pgtrigger.Trigger):
         self.body = body
 
     def get_func(self, model) -> str:
-        return f"{self.body()}\n    RETURN NULL;"
+        return f"{self.body(LOG_TABLE)}\n    RETURN NULL;"
 
 
 TRIGGERS = [
@@ -83,19 +84,19 @@ TRIGGERS = [
         name="log_inserts",
         operation=pgtrigger.Insert,
         referencing=pgtrigger.Referencing(new="new_rows"),
-        body=lambda: log_ids("SELECT id FROM new_rows", "true"),
+        body=lambda table: log_ids("SELECT id FROM new_rows", "true", table=table),
     ),
     ChangeLogTrigger(
         name="log_updates",
         operation=pgtrigger.Update,
         referencing=pgtrigger.Referencing(old="old_rows", new="new_rows"),
-        body=log_updates,
+        body=lambda table: log_updates(table=table),
     ),
     ChangeLogTrigger(
         name="log_deletes",
         operation=pgtrigger.Delete,
         referencing=pgtrigger.Referencing(old="old_rows"),
-        body=lambda: log_ids("SELECT id FROM old_rows", "false"),
+        body=lambda table: log_ids("SELECT id FROM old_rows", "false", table=table),
     ),
 ]
 
@@ -122,31 +123,16 @@ def sync_status_sql(*, name: str = SYNC_STATUS_FUNCTION, table: str = LOG_TABLE)
 def plain_triggers_sql(*, table: str, prefix: str) -> str:
     """The same triggers as plain functions named `{prefix}_log_insert` etc. writing to
     `table`: the layout before the log was the vectors app's, for reversing its move."""
-    bodies = {
-        "insert": (
-            "INSERT",
-            "REFERENCING NEW TABLE AS new_rows",
-            log_ids("SELECT id FROM new_rows", "true", table=table),
-        ),
-        "update": (
-            "UPDATE",
-            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
-            log_updates(table=table),
-        ),
-        "delete": (
-            "DELETE",
-            "REFERENCING OLD TABLE AS old_rows",
-            log_ids("SELECT id FROM old_rows", "false", table=table),
-        ),
-    }
-    return "\n".join(
-        f"""
-    CREATE OR REPLACE FUNCTION {prefix}_log_{name}() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN{body}
+    statements = []
+    for trigger in TRIGGERS:
+        operation = str(trigger.operation)
+        name = f"{prefix}_log_{operation.lower()}"
+        statements.append(f"""
+    CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN{trigger.body(table)}
         RETURN NULL;
     END;
     $$;
-    CREATE TRIGGER {prefix}_log_{name} AFTER {operation} ON catalog_product {referencing}
-        FOR EACH STATEMENT EXECUTE FUNCTION {prefix}_log_{name}();"""
-        for name, (operation, referencing, body) in bodies.items()
-    )
+    CREATE TRIGGER {name} AFTER {operation} ON catalog_product {trigger.referencing}
+        FOR EACH STATEMENT EXECUTE FUNCTION {name}();""")
+    return "\n".join(statements)

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connections
+from django.db import InterfaceError, OperationalError, connections
 
 from config.backoff import Backoff
 from vectors.exceptions import VectorStoreError
 
-# Expected while a dependency is away: paused for, never raised.
-OUTAGES = (VectorStoreError, DatabaseError)
+# Expected while a dependency is away: paused for, never raised. A database that answers
+# with an error (unmigrated, say) is not away: the command stops on it.
+OUTAGES = (VectorStoreError, OperationalError, InterfaceError)
 PAUSES = Backoff(first=1.0, most=60.0)
 
 
@@ -42,7 +43,7 @@ class DrainLoop:
                 self.round()
                 failures, pause = 0, self.interval
             except (*OUTAGES, *self.survive) as exc:
-                if isinstance(exc, DatabaseError):
+                if isinstance(exc, OperationalError | InterfaceError):
                     # A connection the server dropped is unusable: open a new one next time.
                     connections.close_all()
                 failures += 1

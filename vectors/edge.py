@@ -747,16 +747,18 @@ class EdgeStore:
     ) -> list[models.QueryResponse]:
         """Every request in one call: Edge runs a batch over its search threads at once."""
         shard = self._shard(collection_name)
-        params: dict[int, Any] = {}  # a batch's requests usually share one SearchParams
+        # A batch's requests usually share one SearchParams: translated once.
+        params: dict[int, Any] = {}
+        for request in requests:
+            if id(request.params) not in params:
+                params[id(request.params)] = _search_params(request.params)
         batch = [
             edge.QueryRequest(
                 limit=request.limit or 10,
                 offset=request.offset,
                 query=_edge_query(request.query),
                 filter=edge_filter(request.filter),
-                params=params[id(request.params)]
-                if id(request.params) in params
-                else params.setdefault(id(request.params), _search_params(request.params)),
+                params=params[id(request.params)],
                 with_payload=bool(request.with_payload),
                 with_vector=bool(request.with_vector),
                 score_threshold=request.score_threshold,

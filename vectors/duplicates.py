@@ -36,8 +36,9 @@ logger = logging.getLogger(__name__)
 # point, to calibrate on a shop's own data as the README says.
 DEFAULT_THRESHOLDS = {"hashing": 0.85, "fashion-siglip": 0.95}
 # Neighbours one product's query may link it to: a product sold by more shops than this
-# still forms one group, through its duplicates' own links.
-MAX_LINKS = 32
+# still forms one group, through its duplicates' own links. With DUPLICATE_EF, what a
+# whole rebuild costs (bench/RESULTS.md).
+MAX_LINKS = 8
 # Products one group may hold. A threshold too low for a catalog chains everything into one
 # group, which would collapse every search into a result or two: a chain that reaches this
 # size is left ungrouped instead, and the report says how many were (bench/RESULTS.md: a
@@ -48,8 +49,11 @@ CHECK_BATCH = 256
 # sync_vectors checks at most this many queued products after its writes; more (a first
 # import) it leaves to group_duplicates, and says so.
 CHECKS_INLINE_MAX = 50_000
-# The neighbour query's graph walk: near-identical vectors are found with a narrow one.
-DUPLICATE_EF = 64
+# The neighbour query's graph walk: near-identical vectors are found with a narrow one. On a
+# 200,000-product catalog with 10 % relisted, 16 (and 8 links) found 99.5 % of the links 64
+# (and 32) found, in 0.38x the time (bench/RESULTS.md): a rebuild is one query a product,
+# and a million of them is what bounds it.
+DUPLICATE_EF = 16
 # Label passes of a whole rebuild: a group's longest chain of links (a duplicate's
 # duplicate's ...); more than this and the rest are labelled by the queue's checks.
 MAX_LABEL_PASSES = 64
@@ -405,6 +409,9 @@ def rebuild_duplicates(
             report.links = cursor.rowcount
             cursor.execute(SEED_LABELS)
             report.regrouped = cursor.rowcount
+            # Autovacuum never analyses temporary tables: the labelling passes' joins are
+            # planned on what this finds.
+            cursor.execute("ANALYZE new_links, new_groups")
             for _ in range(MAX_LABEL_PASSES):
                 cursor.execute(LABELLING)
                 if not cursor.rowcount:
@@ -422,6 +429,11 @@ def rebuild_duplicates(
                 cursor.execute(statement)
             # Checks the sync queued before the rebuild began are done; later ones stay.
             cursor.execute("DELETE FROM vectors_duplicatecheck WHERE queued_at < %s", [started])
+        with connection.cursor() as cursor:
+            # Every row is new: without fresh statistics PostgreSQL planned the searches'
+            # offers query (group_id = ANY) for thousands of rows, in parallel, 6-15 ms
+            # instead of 0.1 (bench/RESULTS.md). Autovacuum would, later, where it runs.
+            cursor.execute("ANALYZE vectors_duplicatelink, vectors_duplicategroup")
     finally:
         # Temporary tables go with the session anyway; a failed statement above must not be
         # hidden behind this one's failure in an aborted transaction.

@@ -131,6 +131,8 @@ def test_the_log_moves_between_apps_with_its_queued_rows(make_product):
             assert cursor.fetchone() == ("update", [third.pk])
             cursor.execute("SELECT catalog_product_sync_status(%s)", [first.pk])
             assert cursor.fetchone() == (2,)
+            cursor.execute("SELECT to_regproc('public._pgtrigger_should_ignore')")
+            assert cursor.fetchone() == (None,)  # nothing of django-pgtrigger's left
     finally:
         call_command("migrate", "vectors", verbosity=0)
 

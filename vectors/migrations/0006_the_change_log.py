@@ -76,6 +76,9 @@ def give_back(apps, schema_editor):
         + "ALTER TABLE catalog_productchange ADD COLUMN kind varchar(6) NOT NULL DEFAULT 'update';"
         + change_log.plain_triggers_sql(table=OLD_TABLE, prefix="catalog_product")
         + change_log.sync_status_sql(name="catalog_product_sync_status", table=OLD_TABLE)
+        # django-pgtrigger's helper, installed with the first of its triggers (the project's
+        # only ones, removed just before this) and left behind by their removal.
+        + "DROP FUNCTION IF EXISTS public._pgtrigger_should_ignore(name);"
     )
     _move_content_type(schema_editor, source="vectors", target="catalog")
 

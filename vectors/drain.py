@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
 
 from config.backoff import Backoff
-from vectors.exceptions import VectorStoreError
+from vectors.exceptions import DATABASE_AWAY, VectorStoreError
 
 # Expected while a dependency is away: paused for, never raised. A database that answers
 # with an error (unmigrated, say) is not away: the command stops on it.
-OUTAGES = (VectorStoreError, OperationalError, InterfaceError)
+OUTAGES = (VectorStoreError, *DATABASE_AWAY)
 PAUSES = Backoff(first=1.0, most=60.0)
 
 
@@ -43,7 +43,7 @@ class DrainLoop:
                 self.round()
                 failures, pause = 0, self.interval
             except (*OUTAGES, *self.survive) as exc:
-                if isinstance(exc, OperationalError | InterfaceError):
+                if isinstance(exc, DATABASE_AWAY):
                     # A connection the server dropped is unusable: open a new one next time.
                     connections.close_all()
                 failures += 1

@@ -4,6 +4,12 @@ Raised `from` the qdrant-client, network or lock error that caused them; command
 CommandError, checks into check messages, health into a 503.
 """
 
+from django.db import InterfaceError, OperationalError
+
+# PostgreSQL away (down, restarting, a connection it dropped), as against one that answers
+# with an error: what the sync and its loops wait out rather than report as a failure.
+DATABASE_AWAY = (OperationalError, InterfaceError)
+
 
 class VectorStoreError(Exception):
     """Base class: the vector store could not do what was asked."""

@@ -21,11 +21,12 @@ import signal
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from django.db import InterfaceError, OperationalError
+from django.db import OperationalError
 
 from config.errors import describe, first_line
 from config.forking import die_with_parent, let_go_of_database_sockets, let_go_of_files_under
 from vectors.conf import Engine, qdrant_config
+from vectors.exceptions import DATABASE_AWAY
 
 T = TypeVar("T")
 _PREPARE, _STOP = b"prepare", b"stop"
@@ -55,7 +56,7 @@ def _serve(prepare: Callable[[], Any], connection, parent_end, parent_pid: int) 
         while connection.recv_bytes() == _PREPARE:
             try:
                 answer = ("ok", prepare())
-            except (OperationalError, InterfaceError) as exc:
+            except DATABASE_AWAY as exc:
                 answer = ("outage", first_line(exc))
             except Exception as exc:
                 answer = ("error", describe(exc))

@@ -37,7 +37,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 
 from config.errors import describe
 from config.processes import this_process
@@ -46,7 +46,7 @@ from vectors.client import GuardedClient
 from vectors.conf import QdrantConfig
 from vectors.duplicates import queue_checks
 from vectors.embedders import Embedder, needs_image
-from vectors.exceptions import CollectionNotFound, VectorStoreUnavailable
+from vectors.exceptions import DATABASE_AWAY, CollectionNotFound, VectorStoreUnavailable
 from vectors.fill import fill_if_new, record_synced_through
 from vectors.models import ADD_TO_TOTALS, ProductChange
 from vectors.point_writer import SyncReport, embed_rows, read_rows, write_products
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 # rest is delivered. Measured at a million points: bench/million.py, README "Embedded engine".
 INDEX_EVERY = 200_000
 # Waiting, not failing: the batch stays queued and the caller retries later.
-OUTAGES = (VectorStoreUnavailable, CollectionNotFound, OperationalError, InterfaceError)
+OUTAGES = (VectorStoreUnavailable, CollectionNotFound, *DATABASE_AWAY)
 
 
 def _deliver(ids: list[UUID], write: Callable[[list[UUID]], SyncReport]) -> SyncReport:
@@ -200,7 +200,7 @@ def _batches_inline(
 
 def _give_back(batch: Batch) -> None:
     # PostgreSQL down: the lease runs out by itself.
-    with suppress(OperationalError, InterfaceError):
+    with suppress(*DATABASE_AWAY):
         sync_queue.release(batch.lease)
 
 

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import F, Func, IntegerField, Sum
 from django.utils import timezone
 
 from config.backoff import Backoff
 from config.processes import holder_is_gone
 from config.text import counted
+from vectors.exceptions import DATABASE_AWAY
 from vectors.models import ProductChange
 
 logger = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ def heartbeat(lease: UUID):
             while not stop.wait(LEASE.total_seconds() / 3):
                 try:
                     renew(lease)
-                except (OperationalError, InterfaceError):
+                except DATABASE_AWAY:
                     logger.warning("could not renew the sync lease; will try again")
         finally:
             connection.close()

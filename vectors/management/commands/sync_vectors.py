@@ -273,12 +273,12 @@ class Command(BaseCommand):
                 written_since_optimize = False
 
         def paused(exc: BaseException, pause: float) -> None:
-            if isinstance(exc, VectorStoreError):
-                self.stderr.write(f"{exc}; retrying in {pause:.0f}s")
-            else:
-                self.stderr.write(
-                    f"Database unavailable: {first_line(exc)}; retrying in {pause:.0f}s"
-                )
+            reason = (
+                str(exc)
+                if isinstance(exc, VectorStoreError)
+                else f"Database unavailable: {first_line(exc)}"
+            )
+            self.stderr.write(f"{reason}; retrying in {pause:.0f}s")
 
         self.stdout.write(f"Watching the product change log (every {options['interval']}s).")
         self.stdout.flush()

@@ -88,9 +88,15 @@ def load(n: int) -> None:
 
 
 def _insert(cursor, n: int) -> None:
-    # The change log would hold a million ids nobody will sync here. USER: its triggers are
-    # the table's only ones, named by django-pgtrigger (vectors/change_log.py).
-    cursor.execute("ALTER TABLE catalog_product DISABLE TRIGGER USER")
+    # The change log would hold a million ids nobody will sync here: its triggers are off
+    # for the load. Only those: catalog_store's counts, which the changelist shows and pages
+    # by, are kept by triggers of their own.
+    from vectors.change_log import TRIGGERS
+    from vectors.models import WatchedProduct
+
+    log_triggers = [trigger.get_pgid(WatchedProduct) for trigger in TRIGGERS]
+    for name in log_triggers:
+        cursor.execute(f"ALTER TABLE catalog_product DISABLE TRIGGER {name}")
     try:
         cursor.execute(
             """
@@ -114,7 +120,8 @@ def _insert(cursor, n: int) -> None:
             [n, WORDS],
         )
     finally:
-        cursor.execute("ALTER TABLE catalog_product ENABLE TRIGGER USER")
+        for name in log_triggers:
+            cursor.execute(f"ALTER TABLE catalog_product ENABLE TRIGGER {name}")
 
 
 def default_site():

@@ -11,7 +11,8 @@
 - `FastChangeList`: the rows' links, with the list's filters, without a URL reverse or
   resolve a row; a column sort's ties broken in the sort's own direction by the default
   ordering's fields, so that one index serves each sortable column both ways; columns left
-  out of `sortable_by` cannot be sorted by a hand-made URL either.
+  out of `sortable_by` cannot be sorted by a hand-made URL either; a page never holds more
+  rows than a page can, even when a count it trusted is wrong.
 """
 
 from __future__ import annotations
@@ -187,6 +188,16 @@ class FastChangeList(ChangeList):
         # Only the row links read cl.preserved_filters (the page's other links use the
         # template context's copy); url_for_result adds them instead.
         self._row_link_query, self.preserved_filters = self.preserved_filters, ""
+
+    def get_results(self, request):
+        super().get_results(request)
+        # Django lists the whole query, unsliced, when the count says it fits on one page (or
+        # "show all" was asked and it fits). The count may be catalog_store's, kept by
+        # triggers: if it is ever short (a bulk load with triggers disabled), a million rows
+        # would be rendered. A page holds at most what a page can.
+        most = self.list_max_show_all if self.show_all else self.list_per_page
+        if not isinstance(self.result_list, list) and not self.result_list.query.is_sliced:
+            self.result_list = self.result_list[:most]
 
     def get_ordering_field(self, field_name):
         # Django only hides the sort links of the columns left out of sortable_by; a URL

@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# Real responses of shops' and rate publishers' APIs (each file's source in SOURCES.md there).
+INGEST_FIXTURES = PROJECT_DIR / "tests" / "catalog" / "ingest" / "fixtures"
 
 
 def closed_port() -> int:

@@ -88,14 +88,20 @@ def write_products(
     embed: set[UUID],
     rows: dict[UUID, dict] | None = None,
     vectors: dict[UUID, Any] | None = None,
+    payloads: dict[UUID, dict] | None = None,
 ) -> SyncReport:
     """Bring these products' points up to date in `collection`; `embed` are those whose
     vectors must be recomputed (the others get their payload refreshed, if they exist).
-    `rows` and `vectors`: what was read and embedded ahead (a product not in `rows` is gone;
-    one not in `vectors` is embedded here)."""
+    `rows`, `vectors` and `payloads`: what was read, embedded and built ahead (a product not
+    in `rows` is gone; one not in `vectors` is embedded here)."""
     report = SyncReport()
     ids = list(dict.fromkeys(product_ids))
     rows = read_rows(ids) if rows is None else {pid: rows[pid] for pid in ids if pid in rows}
+    payloads = payloads or {}
+
+    def payload(pid: UUID) -> dict:
+        return payloads[pid] if pid in payloads else payload_of(rows[pid])
+
     gone = [str(pid) for pid in ids if pid not in rows]
     if gone:
         client.delete(collection_name=collection, points_selector=models.PointIdsList(points=gone))
@@ -120,9 +126,7 @@ def write_products(
                 collection_name=collection,
                 update_operations=[
                     models.SetPayloadOperation(
-                        set_payload=models.SetPayload(
-                            payload=payload_of(rows[pid]), points=[str(pid)]
-                        )
+                        set_payload=models.SetPayload(payload=payload(pid), points=[str(pid)])
                     )
                     for pid in refresh
                 ],
@@ -148,7 +152,7 @@ def write_products(
             # would cost as much as Qdrant Edge's whole upsert.
             points.append(
                 models.PointStruct.model_construct(
-                    id=str(row["id"]), vector=vector.tolist(), payload=payload_of(row)
+                    id=str(row["id"]), vector=vector.tolist(), payload=payload(row["id"])
                 )
             )
         if points:

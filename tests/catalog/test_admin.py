@@ -39,7 +39,7 @@ def test_prices_show_their_currency_s_minor_units(admin_client, make_product):
 
 def test_exchange_rates_are_listed_and_not_editable(admin_client):
     from catalog.ingest.rates import load_exchange_rates
-    from tests.catalog.ingest.test_exchange_rates import FIXTURES
+    from tests.helpers import INGEST_FIXTURES as FIXTURES
 
     load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))
     listing = admin_client.get(reverse("admin:catalog_exchangerate_changelist"))

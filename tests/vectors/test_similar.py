@@ -145,7 +145,7 @@ def test_a_currency_change_reaches_the_payload(catalog, qdrant, config):
 def rates_of_2024_06_28():
     """The ECB's reference rates of 2024-06-28 (tests/catalog/ingest/fixtures/SOURCES.md)."""
     from catalog.ingest.rates import load_exchange_rates
-    from tests.catalog.ingest.test_exchange_rates import FIXTURES
+    from tests.helpers import INGEST_FIXTURES as FIXTURES
 
     load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))
 

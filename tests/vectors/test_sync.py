@@ -253,3 +253,30 @@ def test_watch_mode_delivers_changes_as_they_come_and_stops_on_sigterm(tmp_path,
         str(p.pk) for p in Product.objects.all()
     }
     reset_qdrant_clients()
+
+
+def test_a_batch_crosses_a_pipe_whole():
+    # What the preparing process sends: vectors as one matrix on the way, the same after.
+    import pickle
+    import uuid
+
+    import numpy as np
+
+    from vectors.embedders import EmbedFailure
+    from vectors.sync import Batch
+    from vectors.sync_queue import Claim
+
+    ids = [uuid.uuid4() for _ in range(3)]
+    vectors = {ids[0]: np.arange(4, dtype=np.float32), ids[1]: EmbedFailure("no words")}
+    vectors[ids[2]] = np.ones(4, dtype=np.float32)
+    batch = Batch(uuid.uuid4(), [Claim(7, True, 0, ids)], 1.5, vectors=vectors)
+    assert batch.to_embed == set(ids)  # cached: not sent
+    payloads = {pid: {"product_id": str(pid)} for pid in ids}
+    batch.payloads = payloads
+    arrived = pickle.loads(pickle.dumps(batch))  # noqa: S301 - our own bytes
+    assert "to_embed" not in vars(arrived) and arrived.ids == ids
+    assert set(arrived.vectors) == set(ids) and arrived.vectors[ids[1]] == vectors[ids[1]]
+    for pid in (ids[0], ids[2]):
+        assert arrived.vectors[pid].tolist() == vectors[pid].tolist()
+    assert (arrived.lease, arrived.claims) == (batch.lease, batch.claims)
+    assert arrived.payloads == payloads

@@ -7,6 +7,7 @@ import pytest
 
 from catalog.models import Product
 from tests.factories import create_products
+from tests.vectors.helpers import expected_points, points
 from vectors.collection import collection_ensure
 from vectors.conf import Engine
 from vectors.embedders import get_embedder
@@ -14,8 +15,6 @@ from vectors.exceptions import VectorStoreUnavailable
 from vectors.models import ProductChange
 from vectors.preparer import PreparerFailed
 from vectors.sync import sync_pending
-
-from .test_sync import expected_points, points
 
 # The preparing process reads what the test wrote: committed data, not a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +67,7 @@ def sync_ahead(qdrant, config, embedder, *, batch_size=4, **options):
         config=config,
         embedder=embedder,
         batch_size=batch_size,
-        ahead=True,
+        ahead_from=0,
         **options,
     )
 
@@ -84,6 +83,21 @@ def test_the_preparing_process_embeds_and_the_result_is_the_same(
     by = embedder.embedded_by()
     assert set(by) == {str(p.pk) for p in products}
     assert all(pids == {pid for pid in pids if pid != os.getpid()} for pids in by.values())
+
+
+def test_a_product_the_preparing_process_cannot_embed_crosses_over_as_its_failure(
+    qdrant, config, collection, embedder, make_product
+):
+    # Its EmbedFailure travels beside the batch's vectors (pickled as one matrix).
+    good = [make_product(title=f"Linen shirt {k}") for k in range(6)]
+    wordless = make_product(title="!!!", description="")
+    report = sync_ahead(qdrant, config, embedder)
+    assert report.embedded == 6
+    assert report.failed == {str(wordless.pk): "no words in title or description"}
+    expected = expected_points()  # payloads as one process writes them
+    del expected[str(wordless.pk)]
+    assert points(qdrant, collection) == expected
+    assert len(expected) == len(good)
 
 
 def test_a_failing_product_is_narrowed_down_and_the_rest_delivered(
@@ -112,7 +126,7 @@ def test_stopping_gives_back_the_batch_prepared_ahead(
         config=config,
         embedder=embedder,
         batch_size=4,
-        ahead=True,
+        ahead_from=0,
         on_batch=batches.append,
         should_stop=lambda: len(batches) >= 2,
     )
@@ -185,6 +199,44 @@ def test_sync_vectors_prepares_ahead_when_enough_is_waiting(
     assert points(qdrant, collection) == expected_points()
     assert not ProductChange.objects.exists()
     assert {int(pid) for pid in log.read_text().split()} - {os.getpid()}
+
+
+def test_a_whole_catalog_queued_by_the_sync_itself_is_prepared_ahead_too(
+    qdrant, config, collection, make_product, monkeypatch, tmp_path
+):
+    # A new collection (recreated, a new store, a move to a server): the sync queues every
+    # product itself, after sync_vectors counted what was waiting (nothing).
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from config.progress import Progress
+    from vectors.embedders.hashing import HashingTextEmbedder
+    from vectors.sync import AHEAD_MIN_BATCHES
+
+    for k in range(AHEAD_MIN_BATCHES * 2):
+        make_product(title=f"Linen shirt {k}")
+    call_command("sync_vectors", "--no-optimize", "--no-duplicates", verbosity=0)
+    collection_ensure(client=qdrant, config=config, recreate=True)
+    log, embed = tmp_path / "pids.log", HashingTextEmbedder.embed
+
+    def noting_embed(self, products):
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return embed(self, products)
+
+    monkeypatch.setattr(HashingTextEmbedder, "embed", noting_embed)
+    fractions, update = [], Progress.update
+
+    def noting_update(self, done, fraction=None, detail=""):
+        fractions.append(fraction)
+        update(self, done, fraction, detail)
+
+    monkeypatch.setattr(Progress, "update", noting_update)
+    call_command("sync_vectors", "--batch-size", "2", "--no-optimize", stdout=StringIO())
+    assert points(qdrant, collection) == expected_points()
+    assert {int(pid) for pid in log.read_text().split()} - {os.getpid()}
+    assert fractions[-1] == 1.0  # of the products the sync queued itself
 
 
 def test_an_index_build_mid_sync_reopens_the_store_beside_the_preparing_process(

@@ -4,7 +4,6 @@ its published files, served over loopback HTTP (the bank cannot be reached from 
 import datetime
 from decimal import Decimal
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -13,11 +12,11 @@ from django.core.management.base import CommandError
 from catalog.exchange_rates import latest_rates
 from catalog.models import ExchangeRate
 from tests.catalog.ingest.shop_server import ShopServer
-from tests.helpers import closed_port
+from tests.helpers import INGEST_FIXTURES, closed_port
 
 pytestmark = pytest.mark.django_db
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = INGEST_FIXTURES
 DAILY_2024 = (FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml").read_bytes()
 DAILY_2015 = (FIXTURES / "ecb_eurofxref_daily_2015-02-12.xml").read_bytes()
 

@@ -100,21 +100,25 @@ class Command(BaseCommand):
             return
         progress = Progress(self.stderr, label="sync", enabled=verbose)
         waiting = pending_count()
+
+        def on_batch(total: SyncReport) -> None:
+            # Products a new collection lacked are queued by the sync itself (total.filled).
+            expected = waiting + total.filled
+            progress.update(total.products, total.products / expected if expected else None)
+
         report = self._with_retries(
             lambda: sync_pending(
                 client=get_qdrant_client(),
                 config=config,
                 embedder=embedder,
                 batch_size=options["batch_size"],
-                on_batch=lambda total: progress.update(
-                    total.products, total.products / waiting if waiting else None
-                ),
+                on_batch=on_batch,
                 should_stop=lambda: self.stopping,
                 index_every=0 if options["no_optimize"] else INDEX_EVERY,
                 on_index=lambda seconds: progress.note(
                     f"built the vector index for the points written so far in {seconds:.0f}s"
                 ),
-                ahead=waiting >= AHEAD_MIN_BATCHES * options["batch_size"],
+                ahead_from=AHEAD_MIN_BATCHES * options["batch_size"],
             )
         )
         progress.close()
@@ -257,7 +261,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 should_stop=lambda: self.stopping,
                 index_every=0 if options["no_optimize"] else INDEX_EVERY,
-                ahead=pending_count() >= AHEAD_MIN_BATCHES * options["batch_size"],
+                ahead_from=AHEAD_MIN_BATCHES * options["batch_size"],
             )
             if report.products:
                 self.stdout.write(report.summary())

@@ -51,9 +51,10 @@ CHECK_BATCH = 256
 CHECKS_INLINE_MAX = 50_000
 # The neighbour query's graph walk: near-identical vectors are found with a narrow one. On a
 # 200,000-product catalog with 10 % relisted, 16 (and 8 links) found 99.5 % of the links 64
-# (and 32) found, in 0.38x the time (bench/RESULTS.md): a rebuild is one query a product,
-# and a million of them is what bounds it.
-DUPLICATE_EF = 16
+# (and 32) found, in 0.38x the time, and 12 found 99.4 % in 0.87x the time of 16; at a million,
+# 12 took 0.81x the time of 16 (bench/RESULTS.md): a rebuild is one query a product, and a
+# million of them is what bounds it.
+DUPLICATE_EF = 12
 # Label passes of a whole rebuild: a group's longest chain of links (a duplicate's
 # duplicate's ...); more than this and the rest are labelled by the queue's checks.
 MAX_LABEL_PASSES = 64

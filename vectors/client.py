@@ -369,6 +369,16 @@ def _server_options(config: QdrantConfig, timeout: float) -> dict[str, Any]:
     return options
 
 
+def _command_line() -> str:
+    """How this process was started, in short: `manage.py sync_vectors`, `gunicorn`, `python
+    -m pytest` (a module run's argv[0] is its __main__.py, which names nothing). No more
+    arguments than that: they can hold secrets."""
+    original = sys.orig_argv
+    if os.path.basename(sys.argv[0]) == "__main__.py" and "-m" in original[1:-1]:
+        return f"python -m {original[original.index('-m') + 1]}"
+    return " ".join(os.path.basename(arg) for arg in sys.argv[:2]) or "python"
+
+
 class _StoreLock:
     """An exclusive lock on a whole embedded store (every shard and the alias file), taken
     before anything in it is opened. Edge locks each shard's WAL on its own; this one lock
@@ -397,8 +407,12 @@ class _StoreLock:
         self._write()
 
     def _write(self) -> None:
-        command = " ".join(os.path.basename(arg) for arg in sys.argv[:2]) or "python"
-        about = {"pid": os.getpid(), "command": command, "syncs": self._syncs, "web": self._web}
+        about = {
+            "pid": os.getpid(),
+            "command": _command_line(),
+            "syncs": self._syncs,
+            "web": self._web,
+        }
         with contextlib.suppress(OSError):
             self._file.seek(0)
             self._file.truncate()

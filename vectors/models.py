@@ -151,5 +151,12 @@ class DuplicateCheck(models.Model):
     product_id = models.UUIDField(primary_key=True)
     queued_at = models.DateTimeField(db_default=Now())
 
+    class Meta:
+        indexes = [
+            # Checks are claimed oldest first, a batch at a time: without it each claim
+            # sorted the whole queue, a million rows after a reindex (bench/RESULTS.md).
+            models.Index(fields=["queued_at", "product_id"], name="duplicatecheck_queue_order")
+        ]
+
     def __str__(self) -> str:
         return str(self.product_id)

@@ -262,3 +262,21 @@ def test_a_chain_too_long_for_one_product_is_left_ungrouped(qdrant, config, cata
     assert rebuilt.capped == 1 and not groups()
     results = similar_products(catalog["black"].pk, limit=3)
     assert [r.title for r in results].count(TRAINER["title"]) == 3
+
+
+def test_claiming_checks_does_not_sort_the_whole_queue():
+    """A reindex queues every product: each batch's claim must read the oldest checks off an
+    index, not sort a million rows to find them."""
+    from vectors.duplicates import CHECK_BATCH, CLAIM
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO vectors_duplicatecheck (product_id, queued_at) "
+            "SELECT uuid_generate_v4(), now() - n * interval '1 second' "
+            "FROM generate_series(1, 50000) AS n"
+        )
+        cursor.execute("ANALYZE vectors_duplicatecheck")
+        cursor.execute("EXPLAIN " + CLAIM, [CHECK_BATCH])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "duplicatecheck_queue_order" in plan, plan
+    assert "Sort" not in plan, plan

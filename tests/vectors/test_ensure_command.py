@@ -179,7 +179,7 @@ def test_a_store_held_by_another_process_is_a_clear_error(tmp_path, settings):
     # The holder is named: its command line and pid, as it wrote them in the lock file.
     assert re.fullmatch(
         re.escape(f"CommandError: embedded Qdrant at {path} is in use by ")
-        + rf"\S*pytest\S*( \S+)? \(pid {os.getpid()}\)"
+        + rf"(python -m pytest|\S*pytest\S*( \S+)?) \(pid {os.getpid()}\)"
         + re.escape(
             ": embedded Qdrant allows one process per path. Stop that process, or run a "
             "Qdrant server (docker compose up qdrant) and set QDRANT_URL so that several "

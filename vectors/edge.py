@@ -624,14 +624,17 @@ class EdgeStore:
     # Points.
     def upsert(self, collection_name: str, points: Any, **ignored: Any) -> models.UpdateResult:
         if isinstance(points, models.Batch):
-            raise unsupported("batches of columns; pass PointStruct lists")
+            if not isinstance(points.vectors, list):
+                raise unsupported("named vectors in batches of columns")
+            payloads = points.payloads or [None] * len(points.ids)
+            columns = zip(points.ids, points.vectors, payloads, strict=True)
+        else:
+            columns = ((point.id, point.vector, point.payload) for point in points)
         edge_points = [
             edge.Point(
-                _in_id(point.id),
-                point.vector.tolist() if hasattr(point.vector, "tolist") else point.vector,
-                point.payload,
+                _in_id(point_id), vector.tolist() if hasattr(vector, "tolist") else vector, payload
             )
-            for point in points
+            for point_id, vector, payload in columns
         ]
         return self._update(collection_name, edge.UpdateOperation.upsert_points(edge_points))
 

@@ -139,7 +139,7 @@ def write_products(
         missing = [row for row in to_embed if row["id"] not in computed]
         if missing:
             computed.update(embed_rows(embedder, missing))
-        points, unembeddable = [], []
+        ids, written_vectors, written_payloads, unembeddable = [], [], [], []
         for row in to_embed:
             vector = computed[row["id"]]
             if isinstance(vector, EmbedFailure):
@@ -148,17 +148,18 @@ def write_products(
                 else:
                     unembeddable.append(str(row["id"]))
                 continue
-            # Built from values already of the right types: validating 768 floats a point
-            # would cost as much as Qdrant Edge's whole upsert.
-            points.append(
-                models.PointStruct.model_construct(
-                    id=str(row["id"]), vector=vector.tolist(), payload=payload(row["id"])
-                )
+            ids.append(str(row["id"]))
+            written_vectors.append(vector.tolist())
+            written_payloads.append(payload(row["id"]))
+        if ids:
+            # In columns and built from values already of the right types: validating 768
+            # floats a point would cost as much as Qdrant Edge's whole upsert.
+            batch = models.Batch.model_construct(
+                ids=ids, vectors=written_vectors, payloads=written_payloads
             )
-        if points:
-            client.upsert(collection_name=collection, points=points)
-            report.embedded = len(points)
-            report.revectored += [point.id for point in points]
+            client.upsert(collection_name=collection, points=batch)
+            report.embedded = len(ids)
+            report.revectored += ids
         if unembeddable:  # an image removed: its old vector no longer stands for the product
             client.delete(
                 collection_name=collection,

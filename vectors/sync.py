@@ -14,7 +14,8 @@ triggers in the writer's transaction. `sync_batch()` works in three steps:
    lets it run out, and another worker takes the rows.
 3. Finish, in a short transaction: failures go back into the log, and the leased rows are
    deleted, if the lease is still ours (if not, the worker that took over delivers them again:
-   writes are idempotent).
+   writes are idempotent). In a long sync a second process claims, reads and embeds
+   ahead and finishes behind, and this one only writes (`_Ahead`, vectors/preparer.py).
 
 Failures are the products', never the queue's. Qdrant or PostgreSQL being unavailable is an
 outage: the lease is released, the rows stay queued, and the caller waits. Anything else (an
@@ -33,7 +34,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 from uuid import UUID
 
@@ -172,9 +173,10 @@ def _prepare_batch(batch_size: int, embedder: Embedder, holder: str) -> Batch | 
     return batch
 
 
-def _deliver_batch(
+def _write_batch(
     batch: Batch, *, client: GuardedClient, config: QdrantConfig, embedder: Embedder
 ) -> SyncReport:
+    """Write the batch's products to Qdrant; an outage gives the batch back and raises."""
     embed = batch.to_embed
 
     def write(some: list[UUID]) -> SyncReport:
@@ -197,17 +199,52 @@ def _deliver_batch(
     except OUTAGES:
         sync_queue.release(batch.lease)
         raise
-    with transaction.atomic():
-        if report.failed:
-            attempts = 1 + max(claim.attempts for claim in batch.claims)
-            report.set_aside = sync_queue.requeue(report.failed, attempts)
-        ProductChange.objects.filter(lease=batch.lease).delete()
-        queue_checks(report.revectored)
-        report.revectored = []
-        with connection.cursor() as cursor:  # /metrics' counters, every worker's
-            delivered = report.products - len(report.failed)
-            cursor.execute(ADD_TO_TOTALS, [delivered, len(report.failed), report.set_aside])
     report.batches = 1
+    return report
+
+
+@dataclass
+class Written:
+    """What is left to do once a batch is in Qdrant, in PostgreSQL only: small enough to
+    hand to the preparing process (vectors.preparer), which does it beside the next write."""
+
+    lease: UUID
+    attempts: int  # the failures' count of attempts: one more than their rows had
+    failed: dict[str, str]
+    revectored: list[str]
+    delivered: int
+
+    @classmethod
+    def of(cls, batch: Batch, report: SyncReport) -> Written:
+        written = cls(
+            lease=batch.lease,
+            attempts=1 + max(claim.attempts for claim in batch.claims),
+            failed=dict(report.failed),
+            revectored=report.revectored,
+            delivered=report.products - len(report.failed),
+        )
+        report.revectored = []  # a whole sync's report does not grow with the catalog
+        return written
+
+
+def _finish(written: Written) -> int:
+    """In one transaction: the batch's failures go back into the log, its log rows go,
+    its products' duplicate checks are queued and /metrics' totals counted. Returns how
+    many failures were set aside."""
+    with transaction.atomic():
+        set_aside = sync_queue.requeue(written.failed, written.attempts) if written.failed else 0
+        ProductChange.objects.filter(lease=written.lease).delete()
+        queue_checks(written.revectored)
+        with connection.cursor() as cursor:  # every worker's
+            cursor.execute(ADD_TO_TOTALS, [written.delivered, len(written.failed), set_aside])
+    return set_aside
+
+
+def _deliver_batch(
+    batch: Batch, *, client: GuardedClient, config: QdrantConfig, embedder: Embedder
+) -> SyncReport:
+    report = _write_batch(batch, client=client, config=config, embedder=embedder)
+    report.set_aside = _finish(Written.of(batch, report))
     return report
 
 
@@ -223,13 +260,37 @@ def sync_batch(
 
 # Worth a second process: a sync of at least this many batches (sync_vectors asks).
 AHEAD_MIN_BATCHES = 8
+# Batches the second process prepares ahead of the one being written: with one, either
+# process waited for the other about a fifth of the time (their batches' costs vary).
+PREPARED_AHEAD = 2
 
 
-def _batches_inline(
-    batch_size: int, holder: str, should_stop: Callable[[], bool]
-) -> Iterator[Batch]:
-    while not should_stop() and (batch := _claim_batch(batch_size, holder)) is not None:
-        yield batch
+class _Inline:
+    """Batches claimed, written and finished by this process, in turn."""
+
+    def __init__(self, batch_size: int, holder: str, should_stop: Callable[[], bool]):
+        self._batch_size, self._holder, self._should_stop = batch_size, holder, should_stop
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+    def batches(self) -> Iterator[Batch]:
+        while (
+            not self._should_stop()
+            and (batch := _claim_batch(self._batch_size, self._holder)) is not None
+        ):
+            yield batch
+
+    def finish(self, batch: Batch, report: SyncReport) -> None:
+        report.set_aside = _finish(Written.of(batch, report))
+
+    def settle(self) -> int:
+        """Finish what is left to finish; returns how many failures were set aside since
+        the last call (none: each batch was finished at once)."""
+        return 0
 
 
 def _give_back(batch: Batch) -> None:
@@ -238,19 +299,75 @@ def _give_back(batch: Batch) -> None:
         sync_queue.release(batch.lease)
 
 
-def _batches_ahead(
-    batch_size: int, holder: str, embedder: Embedder, should_stop: Callable[[], bool]
-) -> Iterator[Batch]:
-    """Batches prepared by a second process, one ahead of the one being written."""
-    prepare = lambda: _prepare_batch(batch_size, embedder, holder)  # noqa: E731
-    with Preparer(prepare, discard=_give_back) as ahead:
-        ahead.request()
-        while (batch := ahead.receive()) is not None:
-            if should_stop():
+def _finish_and_prepare(
+    batch_size: int, embedder: Embedder, holder: str, written: Written | None
+) -> tuple[int, Batch | None]:
+    """Run by the preparing process: finish a batch written before the one being written
+    now, then prepare the next."""
+    set_aside = _finish(written) if written is not None else 0
+    return set_aside, _prepare_batch(batch_size, embedder, holder)
+
+
+class _Ahead:
+    """Batches prepared by a second process, PREPARED_AHEAD ahead of the one being written;
+    and each written batch finished there (its PostgreSQL statements, `_finish`), handed
+    over with the next request, so that the writing process, the sync's narrow part, only
+    writes."""
+
+    def __init__(
+        self, batch_size: int, holder: str, embedder: Embedder, should_stop: Callable[[], bool]
+    ):
+        self._should_stop = should_stop
+        self._preparer = Preparer(
+            partial(_finish_and_prepare, batch_size, embedder, holder), discard=self._discard
+        )
+        self._written: Written | None = None  # not yet handed over
+        self._set_aside = 0  # reported by the preparing process since the last settle()
+
+    def __enter__(self) -> _Ahead:
+        self._preparer.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._preparer.__exit__(*exc_info)
+        if self._written is not None:  # an error between a write and the next request
+            written, self._written = self._written, None
+            with suppress(*DATABASE_AWAY):  # if not, its lease runs out: delivered again
+                self._set_aside += _finish(written)
+
+    def _discard(self, answer: tuple[int, Batch | None]) -> None:
+        set_aside, batch = answer
+        self._set_aside += set_aside
+        if batch is not None:
+            _give_back(batch)
+
+    def batches(self) -> Iterator[Batch]:
+        for _ in range(PREPARED_AHEAD):
+            self._preparer.request(None)
+        while True:
+            set_aside, batch = self._preparer.receive()
+            self._set_aside += set_aside
+            if batch is None:
+                return
+            if self._should_stop():
                 _give_back(batch)
                 return
-            ahead.request()
+            self._preparer.request(self._written)
+            self._written = None
             yield batch
+
+    def finish(self, batch: Batch, report: SyncReport) -> None:
+        self._written = Written.of(batch, report)  # finished with the next request
+
+    def settle(self) -> int:
+        """Finish here what was not handed over (before an index build, whose minutes the
+        lease would not outlast, and at the end); returns how many failures were set aside
+        since the last call."""
+        if self._written is not None:
+            written, self._written = self._written, None
+            self._set_aside += _finish(written)
+        set_aside, self._set_aside = self._set_aside, 0
+        return set_aside
 
 
 def sync_pending(
@@ -289,19 +406,24 @@ def sync_pending(
         and not connection.in_atomic_block
         and (ahead_from <= 0 or sync_queue.pending_count() >= ahead_from)
     ):
-        batches = _batches_ahead(batch_size, holder, embedder, should_stop)
+        pipeline = _Ahead(batch_size, holder, embedder, should_stop)
     else:
-        batches = _batches_inline(batch_size, holder, should_stop)
-    for batch in batches:
-        report = _deliver_batch(batch, client=client, config=config, embedder=embedder)
-        total.add(report)
-        on_batch(total)
-        unindexed += report.embedded + report.payload_updated
-        if index_every and unindexed >= index_every:
-            started = time.monotonic()
-            if client.optimize(config.collection):
-                on_index(time.monotonic() - started)
-            unindexed = 0
+        pipeline = _Inline(batch_size, holder, should_stop)
+    with pipeline:
+        for batch in pipeline.batches():
+            report = _write_batch(batch, client=client, config=config, embedder=embedder)
+            pipeline.finish(batch, report)
+            total.add(report)
+            on_batch(total)
+            unindexed += report.embedded + report.payload_updated
+            if index_every and unindexed >= index_every:
+                total.set_aside += pipeline.settle()
+                started = time.monotonic()
+                if client.optimize(config.collection):
+                    on_index(time.monotonic() - started)
+                unindexed = 0
+        total.set_aside += pipeline.settle()
+    total.set_aside += pipeline.settle()  # reported by the preparing process as it stopped
     if total.products:
         record_synced_through(client=client, config=config)
     return total

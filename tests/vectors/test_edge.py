@@ -115,6 +115,27 @@ def test_ids_and_payloads_come_back_as_from_a_server(catalog):
     assert catalog.retrieve(collection_name="c", ids=[7])[0].id == 7
 
 
+def test_points_in_columns_are_written_as_from_a_server(catalog):
+    # The sync writes its batches as one Batch of columns (vectors/point_writer.py).
+    ids = [str(uuid.UUID(int=n)) for n in (8, 9)]
+    catalog.upsert(
+        collection_name="c",
+        points=models.Batch(
+            ids=ids,
+            vectors=[[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]],
+            payloads=[{"store_id": "a", "price": 1.0}, {"store_id": "b", "price": 2.0}],
+        ),
+    )
+    records = catalog.retrieve(collection_name="c", ids=ids, with_vectors=True)
+    assert sorted((r.id, r.payload["price"], r.vector[1]) for r in records) == [
+        (ids[0], 1.0, pytest.approx(1.0)),
+        (ids[1], 2.0, pytest.approx(0.0)),
+    ]
+    catalog.upsert(collection_name="c", points=models.Batch(ids=[10], vectors=[[1, 0, 0, 0]]))
+    assert catalog.retrieve(collection_name="c", ids=[10])[0].payload == {}
+    assert catalog.count("c").count == 9
+
+
 def test_payload_updates_and_deletes(catalog):
     catalog.batch_update_points(
         collection_name="c",

@@ -12,9 +12,10 @@ from vectors.collection import collection_ensure
 from vectors.conf import Engine
 from vectors.embedders import get_embedder
 from vectors.exceptions import VectorStoreUnavailable
-from vectors.models import ProductChange
+from vectors.models import DuplicateCheck, ProductChange
 from vectors.preparer import PreparerFailed
 from vectors.sync import sync_pending
+from vectors.sync_queue import MAX_ATTEMPTS
 
 # The preparing process reads what the test wrote: committed data, not a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -131,12 +132,55 @@ def test_stopping_gives_back_the_batch_prepared_ahead(
         should_stop=lambda: len(batches) >= 2,
     )
     assert (report.embedded, report.batches) == (8, 2)
-    # The third batch was claimed and prepared while the second was written: it is queued
-    # again at once, not held until its lease runs out.
+    # The third and fourth batches were claimed and prepared while the second was written
+    # (PREPARED_AHEAD): they are queued again at once, not held until their leases run out.
     assert not ProductChange.objects.filter(lease__isnull=False).exists()
     assert sum(len(row.product_ids) for row in ProductChange.objects.all()) == 12
     assert sync_ahead(qdrant, config, embedder).embedded == 12
     assert points(qdrant, collection) == expected_points()
+
+
+def test_each_batch_is_finished_by_the_preparing_process_but_the_last(
+    qdrant, config, collection, embedder, make_product, monkeypatch, tmp_path
+):
+    """The writing process only writes: a batch's PostgreSQL work once it is in Qdrant
+    (log rows deleted, duplicate checks queued, totals counted) goes to the preparing
+    process with a later request; the last batch, with nothing left to ask for, is
+    finished here before the sync returns."""
+    from vectors import sync
+
+    log, finish = tmp_path / "finished.log", sync._finish
+
+    def noting_finish(written):
+        with open(log, "a") as out:
+            out.write(f"{os.getpid()} {written.delivered}\n")
+        return finish(written)
+
+    monkeypatch.setattr(sync, "_finish", noting_finish)
+    for k in range(20):
+        make_product(title=f"Linen shirt {k}")
+    report = sync_ahead(qdrant, config, embedder)
+    assert (report.embedded, report.batches) == (20, 5)
+    finished = [tuple(map(int, line.split())) for line in log.read_text().splitlines()]
+    assert sum(delivered for _, delivered in finished) == 20
+    assert sorted(pid == os.getpid() for pid, _ in finished) == [False] * 4 + [True]
+    assert not ProductChange.objects.exists()
+    assert DuplicateCheck.objects.count() == 20
+    assert points(qdrant, collection) == expected_points()
+
+
+def test_a_failure_set_aside_by_the_preparing_process_is_counted(
+    qdrant, config, collection, embedder, make_product
+):
+    embedder.poison = "poison"
+    bad = make_product(title="Silk poison scarf")  # first claimed: finished over there
+    for k in range(9):
+        make_product(title=f"Linen shirt {k}")
+    ProductChange.objects.update(attempts=MAX_ATTEMPTS - 1)
+    report = sync_ahead(qdrant, config, embedder, batch_size=2)
+    assert (report.embedded, list(report.failed), report.set_aside) == (9, [str(bad.pk)], 1)
+    (change,) = ProductChange.objects.all()
+    assert change.product_ids == [bad.pk] and change.set_aside_at is not None
 
 
 def test_an_outage_while_writing_leaves_every_batch_queued_and_unleased(

@@ -85,6 +85,39 @@ def test_sigterm_stops_a_backlog_between_batches_with_nothing_half_done(settings
     assert delivered + queued == total
 
 
+def test_a_sync_killed_mid_backlog_leaves_nothing_the_next_one_does_not_deliver(settings, tmp_path):
+    """SIGKILL: the batches prepared ahead, and those written but not yet finished (handed
+    to the preparing process, which dies with the sync), stay leased by a process that is
+    gone. The next sync takes them over at once and delivers everything."""
+    total = 20_000
+    env = worker_env(settings, tmp_path)
+    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO catalog_product (store_id, external_id, title, price, product_url)
+               SELECT 'backlog', 'sku-' || i, 'Shirt ' || i, 10, 'https://s.example/' || i
+               FROM generate_series(1, %s) AS i""",
+            [total],
+        )
+    worker = manage("sync_vectors", "--batch-size", "50", "--no-duplicates", env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while pending_count() > total - 2_000 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert pending_count() <= total - 2_000, "the worker never got going"
+    finally:
+        worker.kill()
+        worker.communicate(timeout=30)
+    assert 0 < pending_count() < total
+    again = manage("sync_vectors", "--no-duplicates", env=env)
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    assert "Synced" in out and "Traceback" not in err
+    assert not ProductChange.objects.exists()
+    settings.QDRANT = {"PATH": env["QDRANT_PATH"]}
+    assert get_qdrant_client().count("products", exact=True).count == total
+
+
 def test_commands_and_pages_that_do_not_use_qdrant_do_not_import_it(settings, tmp_path):
     feed = tmp_path / "one.jsonl"
     feed.write_text(

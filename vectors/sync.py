@@ -330,10 +330,16 @@ class _Ahead:
 
     def __exit__(self, *exc_info: object) -> None:
         self._preparer.__exit__(*exc_info)
-        if self._written is not None:  # an error between a write and the next request
+        # An error between a write and the next request; if PostgreSQL is away too, the
+        # batch's lease runs out and it is delivered again.
+        with suppress(*DATABASE_AWAY):
+            self._finish_here()
+
+    def _finish_here(self) -> None:
+        """Finish the written batch not yet handed over, if any, in this process."""
+        if self._written is not None:
             written, self._written = self._written, None
-            with suppress(*DATABASE_AWAY):  # if not, its lease runs out: delivered again
-                self._set_aside += _finish(written)
+            self._set_aside += _finish(written)
 
     def _discard(self, answer: tuple[int, Batch | None]) -> None:
         set_aside, batch = answer
@@ -363,9 +369,7 @@ class _Ahead:
         """Finish here what was not handed over (before an index build, whose minutes the
         lease would not outlast, and at the end); returns how many failures were set aside
         since the last call."""
-        if self._written is not None:
-            written, self._written = self._written, None
-            self._set_aside += _finish(written)
+        self._finish_here()
         set_aside, self._set_aside = self._set_aside, 0
         return set_aside
 

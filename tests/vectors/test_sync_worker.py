@@ -50,10 +50,9 @@ def test_watch_survives_its_database_connection_being_terminated(settings, tmp_p
     assert "Traceback" not in err + "".join(line for _, line in lines.seen)
 
 
-def test_sigterm_stops_a_backlog_between_batches_with_nothing_half_done(settings, tmp_path):
-    """Every product ends either in Qdrant or still queued, never both, never neither: the
-    batch in flight is delivered whole or given back whole."""
-    total = 20_000
+def _syncing_a_backlog(settings, tmp_path, total: int):
+    """`total` products inserted by one statement, and sync_vectors started on them in its
+    own process (batches of 50): its environment and process."""
     env = worker_env(settings, tmp_path)
     assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
     with connection.cursor() as cursor:
@@ -63,7 +62,14 @@ def test_sigterm_stops_a_backlog_between_batches_with_nothing_half_done(settings
                FROM generate_series(1, %s) AS i""",
             [total],
         )
-    worker = manage("sync_vectors", "--batch-size", "50", "--no-duplicates", env=env)
+    return env, manage("sync_vectors", "--batch-size", "50", "--no-duplicates", env=env)
+
+
+def test_sigterm_stops_a_backlog_between_batches_with_nothing_half_done(settings, tmp_path):
+    """Every product ends either in Qdrant or still queued, never both, never neither: the
+    batch in flight is delivered whole or given back whole."""
+    total = 20_000
+    env, worker = _syncing_a_backlog(settings, tmp_path, total)
     try:
         deadline = time.monotonic() + 60
         while pending_count() == total and time.monotonic() < deadline:
@@ -90,16 +96,7 @@ def test_a_sync_killed_mid_backlog_leaves_nothing_the_next_one_does_not_deliver(
     to the preparing process, which dies with the sync), stay leased by a process that is
     gone. The next sync takes them over at once and delivers everything."""
     total = 20_000
-    env = worker_env(settings, tmp_path)
-    assert manage("ensure_qdrant_collection", env=env).wait(timeout=60) == 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """INSERT INTO catalog_product (store_id, external_id, title, price, product_url)
-               SELECT 'backlog', 'sku-' || i, 'Shirt ' || i, 10, 'https://s.example/' || i
-               FROM generate_series(1, %s) AS i""",
-            [total],
-        )
-    worker = manage("sync_vectors", "--batch-size", "50", "--no-duplicates", env=env)
+    env, worker = _syncing_a_backlog(settings, tmp_path, total)
     try:
         deadline = time.monotonic() + 60
         while pending_count() > total - 2_000 and time.monotonic() < deadline:

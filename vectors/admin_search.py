@@ -128,6 +128,8 @@ def _cards(found) -> list[dict]:
                 for offer in item.offers
                 if offer.id != item.id
             ],
+            # Copies beyond the cheapest shown (OFFERS_SHOWN).
+            "more": item.offers_total - len(item.offers),
         }
         for item in found.results
     ]

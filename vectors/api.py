@@ -312,4 +312,5 @@ def _shown(item) -> dict:
             }
             for offer in item.offers
         ]
+        shown["offers_total"] = item.offers_total
     return shown

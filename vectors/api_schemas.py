@@ -9,6 +9,8 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import model_validator
 
+from vectors.search import OFFERS_SHOWN
+
 # Longer words are refused before any model sees them (the model takes 64 tokens of them).
 MAX_QUERY_CHARACTERS = 1000
 
@@ -78,8 +80,11 @@ class ShownProduct(Schema):
     converted_price: ConvertedPrice | None = None
     offers: list[ShownOffer] | None = Field(
         None,
-        description="Where the same product is sold (this result among them), cheapest first; "
-        "with collapse=group.",
+        description=f"Where the same product is sold (this result among them), the cheapest "
+        f"{OFFERS_SHOWN}, cheapest first; with collapse=group.",
+    )
+    offers_total: int | None = Field(
+        None, description="How many shops' copies there are in all (this result among them)."
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import OuterRef, Subquery
 
 from catalog.exchange_rates import RateTable
@@ -34,9 +35,11 @@ class SimilarProduct:
     # The price in the asked currency, where the price filter converted it (PRICE_CONVERSION).
     converted_price: Decimal | None = None
     converted_currency: str | None = None
-    # Where the same product is sold (its group of duplicates, itself included), cheapest
-    # first; empty when duplicates are not collapsed.
+    # Where the same product is sold (its group of duplicates, itself included): the
+    # cheapest OFFERS_SHOWN, cheapest first; empty when duplicates are not collapsed.
     offers: tuple[Offer, ...] = ()
+    # How many copies its group holds in all (itself included); 0 when not collapsed.
+    offers_total: int = 0
 
 
 @dataclass(frozen=True)
@@ -330,6 +333,27 @@ def _nearest(
     return results, found_ids
 
 
+# The copies a result shows of its group, the cheapest: a shop front shows a few prices, and a
+# group may hold up to MAX_GROUP (vectors/duplicates.py) copies. Every copy made one answer
+# 560 offers and 87 KB, 40 ms of a request's 45 (bench/serve.py's catalog, commit fdfacdb).
+OFFERS_SHOWN = 10
+# Per group, the OFFERS_SHOWN cheapest of each currency and how many copies in all: the
+# cheapest OFFERS_SHOWN across currencies (converted, _cheapness) are among those, and only
+# those rows leave PostgreSQL however large the group.
+_CHEAPEST_OFFERS = """
+SELECT group_id, id, store_id, price, currency, product_url, copies FROM (
+    SELECT g.group_id, p.id, p.store_id, p.price, p.currency, p.product_url,
+           count(*) OVER (PARTITION BY g.group_id) AS copies,
+           row_number() OVER (
+               PARTITION BY g.group_id, p.currency ORDER BY p.price, p.store_id, p.id
+           ) AS cheapness
+    FROM vectors_duplicategroup g
+    JOIN catalog_product p ON p.id = g.product_id
+    WHERE g.group_id = ANY(%s)
+) ranked
+WHERE cheapness <= %s
+"""
+
 # A product's group of duplicates (NULL: alone), read beside its row.
 _GROUP_OF_PRODUCT = Subquery(
     DuplicateGroup.objects.filter(product_id=OuterRef("pk")).values("group_id")[:1]
@@ -352,25 +376,32 @@ def _shown_rows(ids: list[UUID], *, with_groups: bool) -> dict[UUID, tuple[tuple
 def _with_offers(
     results: list[SimilarProduct], groups_of: dict[UUID, UUID], rates: RateTable | None
 ) -> list[SimilarProduct]:
-    """Each result with its group's offers, cheapest first (in its own currency; others
-    converted where the rates cover them, else after those); `groups_of`: the results that
-    have duplicates, with their group."""
-    grouped = set(groups_of.values())
+    """Each result with its group's cheapest OFFERS_SHOWN offers, cheapest first (in its own
+    currency; others converted where the rates cover them, else after those), and how many
+    its group holds; `groups_of`: the results that have duplicates, with their group."""
     members: dict[UUID, list[Offer]] = {}
-    if grouped:
-        in_groups = DuplicateGroup.objects.filter(group_id__in=grouped)
-        offers = Product.objects.filter(pk__in=in_groups.values("product_id")).annotate(
-            duplicate_group=_GROUP_OF_PRODUCT
-        )
-        for row in offers.order_by().values_list(*OFFER_FIELDS, "duplicate_group"):
-            members.setdefault(row[-1], []).append(Offer(*row[:-1]))
+    copies: dict[UUID, int] = {}
+    if groups_of:
+        with connection.cursor() as cursor:
+            cursor.execute(_CHEAPEST_OFFERS, [list(set(groups_of.values())), OFFERS_SHOWN])
+            for group, *offer, total in cursor.fetchall():
+                members.setdefault(group, []).append(Offer(*offer))
+                copies[group] = total
     shown = []
     for item in results:
-        offers = members.get(groups_of.get(item.id)) or [
+        group = groups_of.get(item.id)
+        # A group gone since its hits were read (regrouped meanwhile): the result alone.
+        offers = members.get(group) or [
             Offer(item.id, item.store_id, item.price, item.currency, item.product_url)
         ]
         offers.sort(key=lambda offer, item=item: _cheapness(offer, item.currency, rates))
-        shown.append(replace(item, offers=tuple(offers)))
+        shown.append(
+            replace(
+                item,
+                offers=tuple(offers[:OFFERS_SHOWN]),
+                offers_total=copies.get(group, len(offers)),
+            )
+        )
     return shown
 
 

@@ -118,3 +118,12 @@ def catalog(qdrant, config, make_product):
     }
     sync_pending(client=qdrant, config=config, embedder=get_embedder())
     return items
+
+
+@pytest.fixture
+def rates_of_2024_06_28():
+    """The ECB's reference rates of 2024-06-28 (tests/catalog/ingest/fixtures/SOURCES.md)."""
+    from catalog.ingest.rates import load_exchange_rates
+    from tests.helpers import INGEST_FIXTURES as FIXTURES
+
+    load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))

@@ -120,4 +120,5 @@ def test_a_product_sold_by_several_shops_is_one_card_with_the_others(
     card = page.context["cards"][0]
     other = "shop-a" if card["store"] == "shop-b" else "shop-b"
     assert card["elsewhere"] == [f"{other} {'120.00' if other == 'shop-a' else '99.00'} EUR"]
+    assert card["more"] == 0  # both copies shown
     assert f"also at {card['elsewhere'][0]}" in page.content.decode()

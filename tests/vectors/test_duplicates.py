@@ -17,7 +17,7 @@ from vectors.collection import collection_ensure
 from vectors.duplicates import check_queued_duplicates, duplication_summary, rebuild_duplicates
 from vectors.embedders import get_embedder
 from vectors.models import DuplicateCheck, DuplicateGroup, DuplicateLink
-from vectors.search import similar_products
+from vectors.search import OFFERS_SHOWN, similar_products
 from vectors.sync import sync_pending
 
 pytestmark = pytest.mark.django_db
@@ -110,8 +110,52 @@ def test_still_limit_results_when_one_product_fills_the_first_page(
     assert len(results) == 3
     assert len({r.title for r in results}) == 3
     trainer = next(r for r in results if r.title == TRAINER["title"])
-    assert len(trainer.offers) == 43
-    assert trainer.offers[0].price == min(o.price for o in trainer.offers)
+    # The cheapest OFFERS_SHOWN of its 43 copies (the resellers' 60.00, 61.00, ...).
+    assert trainer.offers_total == 43
+    assert [str(o.price) for o in trainer.offers] == [f"{60 + k}.00" for k in range(OFFERS_SHOWN)]
+
+
+def test_the_cheapest_offers_are_chosen_across_currencies(
+    qdrant, config, catalog, make_product, rates_of_2024_06_28
+):
+    """At 1.0705 USD per euro, 50 and 60 USD (46.71, 56.05 EUR) are cheaper than any euro
+    copy: the cheapest ten are chosen after conversion, whichever copy is the result."""
+    from catalog.exchange_rates import latest_rates
+
+    for k in range(12):
+        make_product(store_id=f"eu-{k:02}", price=f"{100 + k}.00", **TRAINER)
+    for price in ("60.00", "50.00"):
+        make_product(store_id=f"us-{price}", price=price, currency="USD", **TRAINER)
+    sync_pending(client=qdrant, config=config, embedder=get_embedder())
+    check_queued_duplicates(client=qdrant, config=config)
+
+    results = similar_products(catalog["black"].pk, limit=3, rates=latest_rates())
+    trainer = next(r for r in results if r.title == TRAINER["title"])
+
+    assert trainer.offers_total == 3 + 12 + 2
+    assert [(o.currency, str(o.price)) for o in trainer.offers] == [
+        ("USD", "50.00"),
+        ("USD", "60.00"),
+        *(("EUR", price) for price in ("79.00", "89.00", "99.00")),
+        *(("EUR", f"{100 + k}.00") for k in range(5)),
+    ]
+
+
+def test_regrouping_writes_only_the_rows_whose_group_changed(qdrant, config, catalog):
+    """Checking a product again whose group stays as it was leaves its group's rows as they
+    were (each check rewrote them all: dead rows piled up 61 to 1 on a catalog of large
+    groups); one that leaves a group changes only what it must."""
+    check_queued_duplicates(client=qdrant, config=config)
+
+    def row_versions():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT product_id, group_id, xmin::text FROM vectors_duplicategroup")
+            return {row[0]: row[1:] for row in cursor.fetchall()}
+
+    before = row_versions()
+    DuplicateCheck.objects.create(product_id=catalog["trainer_b"].pk)
+    assert check_queued_duplicates(client=qdrant, config=config).checked == 1
+    assert row_versions() == before
 
 
 def test_a_group_splits_when_the_product_holding_it_together_goes(qdrant, config, catalog):

@@ -28,6 +28,7 @@ def test_words_find_the_products_that_have_them(client, catalog):
         "product_url",
         "score",
         "offers",
+        "offers_total",
     }
 
 

@@ -67,6 +67,7 @@ def test_api_returns_scored_products(client, catalog):
                 "product_url": first.product_url,
             }
         ],
+        "offers_total": 1,
     }
     assert 0 < results[1]["score"] <= results[0]["score"] <= 1
 
@@ -139,15 +140,6 @@ def test_a_currency_change_reaches_the_payload(catalog, qdrant, config):
     sync_pending(client=qdrant, config=config, embedder=get_embedder())
     (point,) = qdrant.retrieve(config.collection, [str(catalog["boots"].pk)])
     assert point.payload["currency"] == "USD"
-
-
-@pytest.fixture
-def rates_of_2024_06_28():
-    """The ECB's reference rates of 2024-06-28 (tests/catalog/ingest/fixtures/SOURCES.md)."""
-    from catalog.ingest.rates import load_exchange_rates
-    from tests.helpers import INGEST_FIXTURES as FIXTURES
-
-    load_exchange_rates(str(FIXTURES / "ecb_eurofxref_daily_2024-06-28.xml"))
 
 
 def test_with_price_conversion_a_range_reaches_every_currency_with_a_rate(

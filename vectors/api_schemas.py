@@ -9,8 +9,6 @@ from uuid import UUID
 from ninja import Field, Schema
 from pydantic import model_validator
 
-from vectors.search import OFFERS_SHOWN
-
 # Longer words are refused before any model sees them (the model takes 64 tokens of them).
 MAX_QUERY_CHARACTERS = 1000
 
@@ -80,8 +78,10 @@ class ShownProduct(Schema):
     converted_price: ConvertedPrice | None = None
     offers: list[ShownOffer] | None = Field(
         None,
-        description=f"Where the same product is sold (this result among them), the cheapest "
-        f"{OFFERS_SHOWN}, cheapest first; with collapse=group.",
+        # Ten: vectors.search.OFFERS_SHOWN, not imported (qdrant-client stays unloaded until
+        # a search needs it).
+        description="Where the same product is sold (this result among them), the cheapest "
+        "ten, cheapest first; with collapse=group.",
     )
     offers_total: int | None = Field(
         None, description="How many shops' copies there are in all (this result among them)."

@@ -334,8 +334,8 @@ def _nearest(
 
 
 # The copies a result shows of its group, the cheapest: a shop front shows a few prices, and a
-# group may hold up to MAX_GROUP (vectors/duplicates.py) copies. Every copy made one answer
-# 560 offers and 87 KB, 40 ms of a request's 45 (bench/serve.py's catalog, commit fdfacdb).
+# group may hold up to MAX_GROUP (vectors/duplicates.py) copies: every copy made one answer
+# 545 offers, 87 KB, most of its time reading and serialising them (bench/RESULTS.md).
 OFFERS_SHOWN = 10
 # Per group, the OFFERS_SHOWN cheapest of each currency and how many copies in all: the
 # cheapest OFFERS_SHOWN across currencies (converted, _cheapness) are among those, and only

@@ -113,6 +113,11 @@ def test_still_limit_results_when_one_product_fills_the_first_page(
     # The cheapest OFFERS_SHOWN of its 43 copies (the resellers' 60.00, 61.00, ...).
     assert trainer.offers_total == 43
     assert [str(o.price) for o in trainer.offers] == [f"{60 + k}.00" for k in range(OFFERS_SHOWN)]
+    # The API's schema says so in words (it does not import the search module).
+    from vectors.api_schemas import ShownProduct
+
+    assert OFFERS_SHOWN == 10
+    assert "the cheapest ten" in ShownProduct.model_fields["offers"].description
 
 
 def test_the_cheapest_offers_are_chosen_across_currencies(

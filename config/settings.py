@@ -189,7 +189,7 @@ VECTORS_QUERY_WAIT = env.float("VECTORS_QUERY_WAIT", default=1.0)
 # true nearest (recall) and takes longer.
 VECTORS_SEARCH_EF = env.int("VECTORS_SEARCH_EF", default=200)
 # Products whose vectors are at least this close (cosine) are the same product sold by
-# several shops, shown once with all their offers (vectors/duplicates.py). Empty: the
+# several shops, shown once with their offers (vectors/duplicates.py). Empty: the
 # embedder's calibrated default (README, "Duplicates"); 0 or below turns grouping off.
 VECTORS_DUPLICATE_THRESHOLD = env.float("VECTORS_DUPLICATE_THRESHOLD", default=None)
 # /healthz says "degraded" when the oldest change waiting for the sync (not one waiting out

@@ -52,7 +52,6 @@ class Offer:
 
 
 SHOWN_FIELDS = ("id", "title", "store_id", "price", "currency", "image_url", "product_url")
-OFFER_FIELDS = ("id", "store_id", "price", "currency", "product_url")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class Filters(Schema):
     collapse: Literal["group", "none"] = Field(
         "group",
         description="`group` (default): the same product sold by several shops is one result, "
-        "with all its `offers`; `none`: every shop's copy is a result of its own.",
+        "with its cheapest `offers` and `offers_total`; `none`: every shop's copy is a result of "
+        "its own.",
     )
     per_store: int | None = Field(
         None, ge=1, le=100, description="At most this many results from one store."
